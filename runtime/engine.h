@@ -1,0 +1,234 @@
+/*
+ * engine.h - the kcov engine: descriptor state machine and recording.
+ *
+ * One engine serves every ABI (FreeBSD, Linux, NetBSD, OpenBSD) and every
+ * platform (a user-space process, a Linux kernel module).  It depends only on
+ * freestanding headers; everything that touches the OS goes through the small
+ * interface in platform.h.
+ *
+ * The lifetime of a descriptor, after FreeBSD's kern_kcov.c:
+ *
+ *            KIOSETBUFSIZE          KIOENABLE
+ *   OPEN ------------------> READY ----------> RUNNING
+ *    |                        ^  ^               |  |
+ *    |                        |  +---------------+  |
+ *    |                        |  KIODISABLE or      |
+ *    |                        |  owner thread exit  |
+ *    | last close             | last close          | last close
+ *    v                        v                     v
+ *  (freed) <-------------- DYING <------------------+
+ *                 freed at once, or at the owner thread's exit
+ *
+ * OPEN:    the file is open and has no buffer.
+ * READY:   the buffer exists and may be mapped and enabled by any thread.
+ * RUNNING: exactly one thread (the owner) records into the buffer.  The
+ *          buffer is never cleared by the engine; user space resets word 0.
+ * DYING:   the file was closed.  If a thread still owns the descriptor the
+ *          free waits for that thread to exit; until then the thread may not
+ *          enable another descriptor.  FreeBSD and OpenBSD stop recording at
+ *          the close; Linux and NetBSD keep recording until the owner exits,
+ *          so the "orphaned" flag keeps `active` set for them.
+ *
+ * Memory ordering.  Only the owner thread records, so the hot path needs no
+ * atomics beyond single-copy loads and stores.  Entering RUNNING stores the
+ * mode, owner and thread pointer first and publishes `active` last with a
+ * release store; leaving RUNNING clears `active` first.  A close from another
+ * thread clears `active` with a release store, and the owner's next callback
+ * sees it (the same pairing as FreeBSD's acquire load of `state`).
+ *
+ * Locking.  `lock` is a spin lock inside the descriptor, so it also works when
+ * the descriptor lives in memory shared by forked processes.  Fields are
+ * annotated like FreeBSD's struct kcov_info:
+ *   (l) written under `lock` and never while RUNNING
+ *   (o) set once while OPEN, torn down when freed
+ *   (s) written under `lock` to enter or leave RUNNING
+ *   (h) written by the owner thread on the hot path only
+ */
+#ifndef KCOV_ENGINE_H
+#define KCOV_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kcov_abi.h"
+
+#if defined(__clang__)
+#define KCOV_NOINSTR_CC __attribute__((no_sanitize("coverage")))
+#elif defined(__GNUC__) && __GNUC__ >= 12
+#define KCOV_NOINSTR_CC __attribute__((no_sanitize_coverage))
+#else
+#define KCOV_NOINSTR_CC
+#endif
+/*
+ * Every function of the runtime that can run while recording carries this.
+ * The build also strips coverage flags from the whole runtime; the attribute
+ * is the second line of defence when a user's CFLAGS leak in.
+ */
+#define KCOV_NOINSTR                                                     \
+	KCOV_NOINSTR_CC __attribute__((no_instrument_function))              \
+	__attribute__((no_sanitize("address", "thread", "undefined")))
+
+#define kcov_likely(x)   __builtin_expect(!!(x), 1)
+#define kcov_unlikely(x) __builtin_expect(!!(x), 0)
+
+enum kcov_state {
+	KCOV_STATE_INVALID = 0,
+	KCOV_STATE_OPEN = 1,
+	KCOV_STATE_READY = 2,
+	KCOV_STATE_RUNNING = 3,
+	KCOV_STATE_DYING = 4,
+};
+
+/* Engine trace modes: the value of `active` while recording. */
+enum kcov_tmode {
+	KCOV_TMODE_NONE = 0, /* NetBSD's KCOV_MODE_NONE: enabled, records nothing */
+	KCOV_TMODE_PC = 1,
+	KCOV_TMODE_CMP = 2,
+};
+
+/* Which ABI sized the descriptor; it decides mmap rules and close semantics. */
+enum kcov_abi {
+	KCOV_ABI_NONE = 0,
+	KCOV_ABI_FREEBSD = 1,
+	KCOV_ABI_LINUX = 2,
+	KCOV_ABI_NETBSD = 3,
+	KCOV_ABI_OPENBSD = 4,
+};
+
+#define KCOV_FLAG_ORPHANED 0x1u /* closed while RUNNING, still recording */
+
+/* Identity of the owner thread, filled in by the platform. */
+struct kcov_owner {
+	int64_t pid;             /* process of the owner (hosted) */
+	int64_t tid;             /* kernel thread id of the owner */
+	uint64_t start;          /* start time, to tell a reused tid apart */
+	struct kcov_thread *td;  /* valid only inside the owner's process */
+};
+
+struct kcov_desc {
+	uint32_t lock;           /* spin lock, see kcov_lock() */
+	uint32_t state;          /* (s) enum kcov_state */
+	uint32_t active;         /* (s) enum kcov_tmode + 1 while recording, else 0 */
+	uint32_t abi;            /* (l) enum kcov_abi, fixed by the sizing ioctl */
+	uint32_t mode;           /* (l) enum kcov_tmode of the last enable */
+	uint32_t flags;          /* (l) KCOV_FLAG_* */
+	uint64_t entries;        /* (o) size as requested, in 8-byte entries */
+	uint64_t bufsize;        /* (o) bytes, rounded up to a page */
+	uint64_t cap_pc;         /* (o) PC records that fit: entries - 1 */
+	uint64_t cap_cmp;        /* (o) CMP records that fit: (entries - 1) / 4 */
+	uint64_t *kbuf;          /* (o) the engine's own mapping of the buffer */
+	uint64_t dropped;        /* (h) records dropped since the last reset */
+	struct kcov_owner owner; /* (s) the thread the descriptor runs on */
+	uint64_t generation;     /* (s) bumped on every enable */
+};
+
+/* Per-thread state: FreeBSD's td_kcov_info. Zeroed for every new thread. */
+struct kcov_thread {
+	struct kcov_desc *desc;
+};
+
+/* Values of `active`: off, or recording in a mode (+1 so 0 means off). */
+#define KCOV_ACTIVE_OFF  0u
+#define KCOV_ACTIVE_NONE (KCOV_TMODE_NONE + 1u)
+#define KCOV_ACTIVE_PC   (KCOV_TMODE_PC + 1u)
+#define KCOV_ACTIVE_CMP  (KCOV_TMODE_CMP + 1u)
+
+/* Tunable upper bound for FreeBSD's KIOSETBUFSIZE (kern.kcov.max_entries). */
+extern uint64_t kcov_max_entries;
+
+/* --- Control path (engine.c) -------------------------------------------- */
+
+void kcov_desc_init(struct kcov_desc *d);
+
+/*
+ * The ioctl entry point: takes the lock and hands off to the ABI worker that
+ * owns `cmd`.  `personality` picks the ABI for the command numbers NetBSD and
+ * OpenBSD share, and the errno of an unknown command on an unsized
+ * descriptor.  Returns 0 or a positive errno.
+ */
+int kcov_ioctl(struct kcov_desc *d, struct kcov_thread *td, unsigned long cmd,
+    uintptr_t arg, int personality, void *pctx);
+
+/*
+ * Check an mmap request against the ABI's rules.  On success returns 0 and
+ * sets *boff to the byte offset into the buffer the mapping starts at.
+ */
+int kcov_mmap_check(struct kcov_desc *d, uint64_t len, int prot_read,
+    int prot_write, int prot_exec, int shared, int64_t off, uint64_t pagesize,
+    uint64_t *boff);
+
+/* Last close of the file.  Returns 1 if the caller must free `d` now. */
+int kcov_close(struct kcov_desc *d);
+
+/*
+ * The thread `td` is exiting.  Returns the descriptor the caller must free
+ * (one that was DYING), or NULL.
+ */
+struct kcov_desc *kcov_thread_exit(struct kcov_thread *td);
+
+/* Snapshot of a descriptor for diagnostics and the Python API. */
+struct kcov_desc_info {
+	uint32_t state, abi, mode, active, flags;
+	uint64_t entries, bufsize, dropped, count;
+	int64_t owner_tid;
+};
+void kcov_desc_info(struct kcov_desc *d, struct kcov_desc_info *out);
+
+/* User-visible reset: word 0 and the private overflow counter. */
+void kcov_reset(struct kcov_desc *d);
+
+/* --- Recording (hot path, inline) --------------------------------------- */
+
+/*
+ * Record one PC.  Only the owner thread gets here (the callback found `d`
+ * through its own per-thread pointer), so plain loads and stores suffice; the
+ * count is published after the record, like FreeBSD's trace_pc.  Word 0 is
+ * user-writable, so the bound is checked against the engine's own capacity,
+ * never trusted.
+ */
+static inline KCOV_NOINSTR void
+kcov_trace_pc(struct kcov_desc *d, uint64_t pc)
+{
+	uint64_t *buf, n;
+
+	if (__atomic_load_n(&d->active, __ATOMIC_ACQUIRE) != KCOV_ACTIVE_PC)
+		return;
+	buf = d->kbuf;
+	n = __atomic_load_n(&buf[0], __ATOMIC_RELAXED);
+	if (kcov_likely(n < d->cap_pc)) {
+		buf[n + 1] = pc;
+		__atomic_store_n(&buf[0], n + 1, __ATOMIC_RELEASE);
+	} else {
+		d->dropped++;
+	}
+}
+
+/* Record one comparison.  Returns 0 when the record was dropped (full). */
+static inline KCOV_NOINSTR int
+kcov_trace_cmp(struct kcov_desc *d, uint64_t type, uint64_t arg1,
+    uint64_t arg2, uint64_t pc)
+{
+	uint64_t *buf, *rec, n;
+
+	if (__atomic_load_n(&d->active, __ATOMIC_ACQUIRE) != KCOV_ACTIVE_CMP)
+		return 0;
+	buf = d->kbuf;
+	n = __atomic_load_n(&buf[0], __ATOMIC_RELAXED);
+	if (kcov_unlikely(n >= d->cap_cmp)) {
+		d->dropped++;
+		return 0;
+	}
+	rec = &buf[1 + 4 * n];
+	rec[0] = type;
+	rec[1] = arg1;
+	rec[2] = arg2;
+	rec[3] = pc;
+	__atomic_store_n(&buf[0], n + 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
+/* Record a switch; see callbacks.c for the conventions of `cases`. */
+void kcov_trace_switch(struct kcov_desc *d, uint64_t val, const uint64_t *cases,
+    uint64_t pc);
+
+#endif /* KCOV_ENGINE_H */
