@@ -40,6 +40,23 @@ kcov_desc_init(struct kcov_desc *d)
 
 /* --- Transitions (called with the lock held) ----------------------------- */
 
+/* Set `active` and the hot path's limits that go with it. */
+static KCOV_NOINSTR void
+kcov_set_active(struct kcov_desc *d, uint32_t active)
+{
+	if (active == KCOV_ACTIVE_OFF) {
+		__atomic_store_n(&d->lim_pc, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&d->lim_cmp, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&d->active, active, __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_store_n(&d->active, active, __ATOMIC_RELEASE);
+	__atomic_store_n(&d->lim_pc,
+	    active == KCOV_ACTIVE_PC ? d->cap_pc : 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&d->lim_cmp,
+	    active == KCOV_ACTIVE_CMP ? d->cap_cmp : 0, __ATOMIC_RELEASE);
+}
+
 static KCOV_NOINSTR void
 kcov_start_locked(struct kcov_desc *d, struct kcov_thread *td, uint32_t tmode)
 {
@@ -49,8 +66,8 @@ kcov_start_locked(struct kcov_desc *d, struct kcov_thread *td, uint32_t tmode)
 	d->generation++;
 	__atomic_store_n(&d->state, KCOV_STATE_RUNNING, __ATOMIC_RELEASE);
 	td->desc = d;
-	/* Publish last: the hot path tests only `active`. */
-	__atomic_store_n(&d->active, tmode + 1, __ATOMIC_RELEASE);
+	/* Publish last: the hot path tests only the limits. */
+	kcov_set_active(d, tmode + 1);
 	kcov_plat_thread_bound(td);
 }
 
@@ -58,7 +75,7 @@ kcov_start_locked(struct kcov_desc *d, struct kcov_thread *td, uint32_t tmode)
 static KCOV_NOINSTR void
 kcov_stop_locked(struct kcov_desc *d, struct kcov_thread *td)
 {
-	__atomic_store_n(&d->active, KCOV_ACTIVE_OFF, __ATOMIC_RELEASE);
+	kcov_set_active(d, KCOV_ACTIVE_OFF);
 	__atomic_store_n(&d->state, KCOV_STATE_READY, __ATOMIC_RELEASE);
 	if (td != NULL && td->desc == d)
 		td->desc = NULL;
@@ -85,7 +102,7 @@ kcov_reap_locked(struct kcov_desc *d)
 	if (d->state == KCOV_STATE_RUNNING) {
 		kcov_stop_locked(d, NULL);
 	} else {
-		__atomic_store_n(&d->active, KCOV_ACTIVE_OFF, __ATOMIC_RELEASE);
+		kcov_set_active(d, KCOV_ACTIVE_OFF);
 		d->owner.tid = 0;
 		d->owner.td = NULL;
 	}
@@ -473,8 +490,7 @@ kcov_close(struct kcov_desc *d)
 		if (d->abi == KCOV_ABI_LINUX || d->abi == KCOV_ABI_NETBSD)
 			d->flags |= KCOV_FLAG_ORPHANED;
 		else
-			__atomic_store_n(&d->active, KCOV_ACTIVE_OFF,
-			    __ATOMIC_RELEASE);
+			kcov_set_active(d, KCOV_ACTIVE_OFF);
 	} else if (d->state == KCOV_STATE_DYING) {
 		/* A second last-close race: the first one owns the free. */
 		free_now = 0;
@@ -494,7 +510,7 @@ kcov_thread_exit(struct kcov_thread *td)
 		return NULL;
 	kcov_plat_lock(d);
 	if (d->state == KCOV_STATE_DYING) {
-		__atomic_store_n(&d->active, KCOV_ACTIVE_OFF, __ATOMIC_RELEASE);
+		kcov_set_active(d, KCOV_ACTIVE_OFF);
 		d->owner.tid = 0;
 		d->owner.td = NULL;
 		dead = d;
