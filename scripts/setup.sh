@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Idempotent set-up on Debian 12: system packages, the venv in .venv/, and
+# the project installed into it.  Safe to run again; it only installs what
+# is missing and rebuilds the package (incrementally, in build/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential gcc-12 g++-12 make git pkg-config
+  clang-19 llvm-19 clang-14 llvm-14
+  python3 python3-venv python3-dev
+  binutils valgrind
+)
+
+log() { printf '[setup] %s\n' "$*"; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages present"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $($PY --version)"
+  $PY -m venv .venv
+fi
+
+# Build and test requirements, pinned below the next major version.
+REQS=(
+  "pip>=23" "scikit-build-core>=0.10,<2" "pybind11>=2.12,<4" "cmake>=3.18" "ninja>=1.10"
+  "numpy>=1.22,<3" "pytest>=7,<10" "pyelftools>=0.29,<1"
+)
+stamp=.venv/.kcov-reqs
+want="${REQS[*]}"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "installing Python build and test requirements"
+  .venv/bin/python -m pip install -q --upgrade "${REQS[@]}"
+  printf '%s' "$want" > "$stamp"
+else
+  log "Python requirements present"
+fi
+
+log "building and installing kcov into .venv"
+.venv/bin/python -m pip install -q --no-build-isolation --no-deps --force-reinstall .
+log "done: $(.venv/bin/python -c 'import kcov; print("kcov", kcov.__version__, "runtime in", kcov.get_lib_dir())')"
