@@ -425,13 +425,16 @@ kcov_ioctl(struct kcov_desc *d, struct kcov_thread *td, unsigned long cmd,
 /* --- mmap ---------------------------------------------------------------- */
 
 KCOV_NOINSTR int
-kcov_mmap_check(struct kcov_desc *d, uint64_t len, int prot_read,
-    int prot_write, int prot_exec, int shared, int64_t off, uint64_t pagesize,
-    uint64_t *boff)
+kcov_mmap_check(struct kcov_desc *d, int personality, uint64_t len,
+    int prot_read, int prot_write, int prot_exec, int shared, int64_t off,
+    uint64_t pagesize, uint64_t *boff)
 {
 	uint64_t rlen = (len + pagesize - 1) & ~(pagesize - 1);
 	uint32_t abi = __atomic_load_n(&d->abi, __ATOMIC_ACQUIRE);
 	int sized = abi != KCOV_ABI_NONE;
+
+	if (!sized)
+		abi = (uint32_t)personality;
 
 	*boff = 0;
 	if (len == 0)
@@ -452,13 +455,14 @@ kcov_mmap_check(struct kcov_desc *d, uint64_t len, int prot_read,
 		return 0;
 	case KCOV_ABI_OPENBSD:
 		/* d_mmap is asked per page: each must lie below nmemb words. */
-		if (off < 0 || (uint64_t)off + rlen - pagesize >= (d->entries - 1) * 8)
+		if (!sized || off < 0 ||
+		    (uint64_t)off + rlen - pagesize >= (d->entries - 1) * 8)
 			return K_EINVAL;
 		*boff = (uint64_t)off;
 		return 0;
 	case KCOV_ABI_LINUX:
 		/* kcov_mmap: an area, offset 0 and the exact (page) length. */
-		if (off != 0 || rlen != d->entries * 8)
+		if (!sized || off != 0 || rlen != d->entries * 8)
 			return K_EINVAL;
 		return 0;
 	default:

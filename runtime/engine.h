@@ -161,12 +161,13 @@ int kcov_ioctl(struct kcov_desc *d, struct kcov_thread *td, unsigned long cmd,
     uintptr_t arg, int personality, void *pctx);
 
 /*
- * Check an mmap request against the ABI's rules.  On success returns 0 and
+ * Check an mmap request against the rules of the ABI that sized `d` (or of
+ * the device's personality, before sizing).  On success returns 0 and
  * sets *boff to the byte offset into the buffer the mapping starts at.
  */
-int kcov_mmap_check(struct kcov_desc *d, uint64_t len, int prot_read,
-    int prot_write, int prot_exec, int shared, int64_t off, uint64_t pagesize,
-    uint64_t *boff);
+int kcov_mmap_check(struct kcov_desc *d, int personality, uint64_t len,
+    int prot_read, int prot_write, int prot_exec, int shared, int64_t off,
+    uint64_t pagesize, uint64_t *boff);
 
 /* Last close of the file.  Returns 1 if the caller must free `d` now. */
 int kcov_close(struct kcov_desc *d);

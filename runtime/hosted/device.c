@@ -506,7 +506,8 @@ kcovrt_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		errno = EBADF;
 		return MAP_FAILED;
 	}
-	error = kcov_mmap_check(&hdr->desc, len, (prot & PROT_READ) != 0,
+	error = kcov_mmap_check(&hdr->desc, (int)hdr->personality, len,
+	    (prot & PROT_READ) != 0,
 	    (prot & PROT_WRITE) != 0, (prot & PROT_EXEC) != 0,
 	    (flags & MAP_TYPE) == MAP_SHARED ||
 	    (flags & MAP_TYPE) == MAP_SHARED_VALIDATE,

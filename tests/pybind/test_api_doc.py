@@ -1,0 +1,34 @@
+"""The examples of pybind/API.md run and do what they say."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pybind_helpers import REPO, build_instrumented
+
+DOC = REPO / "pybind" / "API.md"
+
+
+def blocks(lang: str) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", DOC.read_text(), re.S | re.M)
+
+
+def test_api_doc_examples(tmp_path: Path) -> None:
+    if not DOC.exists():
+        pytest.skip("pybind/API.md is not in this tree")
+    (c_src,) = blocks("c")
+    (tmp_path / "demo.c").write_text(c_src)
+    build_instrumented("clang-19", tmp_path / "demo.c", tmp_path / "libdemo.so")
+    py = blocks("python")
+    assert len(py) >= 4
+    for i, code in enumerate(py):
+        r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"example {i}:\n{code}\n{r.stderr}"
+        # Output promised in the example's trailing comments.
+        for line in re.findall(r"^# (\w+ Kcov\w+Error .*)$", code, re.M):
+            assert line in r.stdout.splitlines()
