@@ -40,7 +40,8 @@ def build(cc: str) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     lib = OUT / "libkvdev.so"
     kcov_build = Path(sys.executable).with_name("kcov-build")
-    cmd = [str(kcov_build), cc, "-O2", "-g", "-fPIC", "-shared",
+    # -fno-inline keeps the driver's helpers as functions, for the summary.
+    cmd = [str(kcov_build), cc, "-O2", "-fno-inline", "-g", "-fPIC", "-shared",
            str(HERE / "kvdev" / "kvdev.c"), "-o", str(lib)]
     print("$", " ".join(cmd[0:1] + ["--"] + cmd[1:]).replace(str(ROOT) + "/", ""))
     subprocess.run(cmd, check=True)
@@ -127,15 +128,13 @@ def main() -> int:
         ioctl(KVIOC_PUT, b"delta", ctypes.byref(val))
     cmps = k.comparisons()
     print(f"\ncomparisons made by PUT delta=0xdeadbeef: {len(cmps)}")
-    shown = set()
-    for rec_type, a1, a2, size, is_const in zip(cmps.type, cmps.arg1, cmps.arg2,
-                                                 cmps.size, cmps.is_const):
-        key = (int(a1), int(a2), int(size), bool(is_const))
-        if key in shown or len(shown) >= 6:
-            continue
-        shown.add(key)
+    # The ones that involve the input value first: what a fuzzer mutates with.
+    recs = sorted({(int(a1), int(a2), int(size), bool(c)) for a1, a2, size, c
+                   in zip(cmps.arg1, cmps.arg2, cmps.size, cmps.is_const)},
+                  key=lambda r: (0xDEADBEEF not in r[:2], r))
+    for a1, a2, size, is_const in recs[:8]:
         kind = "const" if is_const else "var  "
-        print(f"  {kind} size {int(size)}: {int(a1):#x} vs {int(a2):#x}")
+        print(f"  {kind} size {size}: {a1:#x} vs {a2:#x}")
     k.close()
 
     reached = seen & points
