@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -100,6 +101,21 @@ __openat64_2(int dirfd, const char *path, int flags)
 	return open_common(dirfd, path, flags, 0);
 }
 
+/* ioctls every kernel handles above the driver (fcntl-like flags). */
+static int
+generic_file_ioctl(unsigned long cmd)
+{
+	switch (cmd) {
+	case FIOCLEX:
+	case FIONCLEX:
+	case FIONBIO:
+	case FIOASYNC:
+	case FIONREAD:
+		return 1;
+	}
+	return 0;
+}
+
 EXPORT int
 ioctl(int fd, unsigned long cmd, ...)
 {
@@ -110,6 +126,14 @@ ioctl(int fd, unsigned long cmd, ...)
 	arg = va_arg(ap, uintptr_t);
 	va_end(ap);
 	if (kcovrt_is_kcov_cmd(cmd) && kcovrt_is_kcov(fd))
+		return kcovrt_ioctl(fd, cmd, arg);
+	/*
+	 * Any other command on a kcov descriptor is the driver's to refuse,
+	 * with its ABI's errno (EINVAL on FreeBSD and NetBSD, ENOTTY on
+	 * Linux and OpenBSD), not the memfd's ENOTTY.  The generic file
+	 * ioctls are the kernel's own on every system and stay with it.
+	 */
+	if (!generic_file_ioctl(cmd) && kcovrt_is_kcov(fd))
 		return kcovrt_ioctl(fd, cmd, arg);
 	return (int)syscall(SYS_ioctl, fd, cmd, arg);
 }
