@@ -1,4 +1,4 @@
-"""The examples of pybind/API.md run and do what they say."""
+"""The Python API examples of the README run and do what they say."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,7 @@ import pytest
 
 from pybind_helpers import REPO, build_instrumented
 
-DOC = REPO / "pybind" / "API.md"
+DOC = REPO / "README.md"
 
 
 def blocks(lang: str) -> list[str]:
@@ -19,7 +19,7 @@ def blocks(lang: str) -> list[str]:
 
 def test_api_doc_examples(tmp_path: Path) -> None:
     if not DOC.exists():
-        pytest.skip("pybind/API.md is not in this tree")
+        pytest.skip("README.md is not in this tree")
     (c_src,) = blocks("c")
     (tmp_path / "demo.c").write_text(c_src)
     build_instrumented("clang-19", tmp_path / "demo.c", tmp_path / "libdemo.so")
