@@ -1,0 +1,1 @@
+"""Packaging checks: how users' builds find the runtime, and what it exports."""
