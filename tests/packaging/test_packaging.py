@@ -146,3 +146,21 @@ def test_instrumented_python_extension(tmp_path: Path) -> None:
     out = run([sys.executable, "-c", script], cwd=tmp_path,
               env=dict(os.environ, PYTHONPATH=str(tmp_path))).stdout
     assert out.startswith("ok "), out
+
+
+def test_engine_is_freestanding(tmp_path: Path) -> None:
+    """The engine builds with no libc, as the kernel module needs it."""
+    repo = Path(__file__).resolve().parents[2]
+    engine = repo / "runtime" / "engine.c"
+    if not engine.exists():
+        pytest.skip("runtime sources are not in this tree")
+    nm = need("llvm-nm-19")
+    for cc in ("gcc-12", "clang-19"):
+        compiler = need(cc)
+        obj = tmp_path / f"engine-{cc}.o"
+        run([compiler, "-std=c11", "-O2", "-ffreestanding", "-nostdlib", "-fno-builtin",
+             "-Wall", "-Werror", "-c", str(engine), "-o", str(obj)])
+        undefined = set(run([nm, "-u", str(obj)]).stdout.split()) - {"U"}
+        foreign = {s for s in undefined if not s.startswith("kcov_plat_")}
+        assert not foreign, f"{cc}: engine needs {sorted(foreign)}"
+        assert "kcov_plat_buf_alloc" in undefined  # the check can see symbols
