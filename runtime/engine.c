@@ -540,6 +540,7 @@ kcov_desc_info(struct kcov_desc *d, struct kcov_desc_info *out)
 	out->flags = d->flags;
 	out->entries = d->entries;
 	out->bufsize = d->bufsize;
+	out->capacity = d->mode == KCOV_TMODE_CMP ? d->cap_cmp : d->cap_pc;
 	out->dropped = __atomic_load_n(&d->dropped, __ATOMIC_RELAXED);
 	out->count = d->kbuf != NULL ?
 	    __atomic_load_n(&d->kbuf[0], __ATOMIC_RELAXED) : 0;

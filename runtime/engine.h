@@ -182,6 +182,7 @@ struct kcov_desc *kcov_thread_exit(struct kcov_thread *td);
 struct kcov_desc_info {
 	uint32_t state, abi, mode, active, flags;
 	uint64_t entries, bufsize, dropped, count;
+	uint64_t capacity;       /* records that fit in the last enabled mode */
 	int64_t owner_tid;
 };
 void kcov_desc_info(struct kcov_desc *d, struct kcov_desc_info *out);

@@ -564,8 +564,7 @@ kcovrt_info(int fd, struct kcovrt_info *out)
 	out->entries = di.entries;
 	out->bufsize = di.bufsize;
 	out->count = di.count;
-	out->capacity = di.entries == 0 ? 0 :
-	    di.mode == KCOV_TMODE_CMP ? (di.entries - 1) / 4 : di.entries - 1;
+	out->capacity = di.capacity;
 	out->dropped = di.dropped;
 	out->owner_tid = di.owner_tid;
 	return 0;

@@ -125,13 +125,11 @@ ioctl(int fd, unsigned long cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, uintptr_t);
 	va_end(ap);
-	if (kcovrt_is_kcov_cmd(cmd) && kcovrt_is_kcov(fd))
-		return kcovrt_ioctl(fd, cmd, arg);
 	/*
-	 * Any other command on a kcov descriptor is the driver's to refuse,
-	 * with its ABI's errno (EINVAL on FreeBSD and NetBSD, ENOTTY on
-	 * Linux and OpenBSD), not the memfd's ENOTTY.  The generic file
-	 * ioctls are the kernel's own on every system and stay with it.
+	 * Every command on a kcov descriptor is the driver's, so unknown ones
+	 * get the ABI's errno (EINVAL on FreeBSD and NetBSD, ENOTTY on Linux
+	 * and OpenBSD), not the memfd's ENOTTY.  The generic file ioctls are
+	 * the kernel's own on every system and stay with it.
 	 */
 	if (!generic_file_ioctl(cmd) && kcovrt_is_kcov(fd))
 		return kcovrt_ioctl(fd, cmd, arg);
