@@ -1,53 +1,58 @@
-"""kcov-build: run a C/C++ compiler with kcov coverage injected.
+"""kcov-build: build C and C++ code, or a whole build, with kcov coverage.
 
-    kcov-build [--mode pc|cmp|pc,cmp] [--abi ABI] [--static-runtime]
-               [--dry-run | --verbose] [--] CC [ARGS...]
-    kcov-build [--abi ABI] [--static-runtime]
-               --cflags | --ldflags | --includes | --libdir | --cmakedir
+    kcov-build [OPTIONS] [--] CC [ARGS...]          one compiler call
+    kcov-build [OPTIONS] -- BUILD COMMAND...        make, cmake, ninja, kbuild...
+    kcov-build [OPTIONS] --cflags | --ldflags | --includes | --libdir | --cmakedir
+    kcov-build config | kernel | inventory | check ...   (see kcov-build NAME --help)
 
-The wrapped command is classified from its own arguments.  A call that
-compiles gets -fsanitize-coverage=...; a call that links (an executable or a
--shared object) gets the runtime.  Preprocessing-only calls (-E, -M, -MM) are
-left alone, so kcov-build can sit in CC for a whole build.
+A call that compiles gets -fsanitize-coverage=...; a call that links (an
+executable or a -shared object) gets the runtime.  Preprocessing-only calls
+(-E, -M, -MM) and queries are left alone.  A command whose name is not a
+compiler's is a build: it runs with compiler wrappers in place (build.py),
+each compile going through the same rewriting (wrap.py).
 
 The runtime is linked as a shared library by default so that a process holds
 exactly one runtime instance, shared by the Python extension, kcov-run's
-preloaded device and every instrumented DSO: coverage from a library loaded
-with ctypes lands in the buffer the caller enabled.  --static-runtime links
-libkcovrt.a instead; such a program carries a private instance and must use
-the kcovrt_* C API itself.
+preloaded device and every instrumented DSO.  --runtime static links
+libkcovrt.a instead (a private instance, used through the kcovrt_* C API);
+--runtime none links nothing (kernel code, or a build that provides its own).
 
-kcov-build exits with the compiler's status, 128 + N if it died on signal N.
+kcov-build exits with the compiler's or the build's status, 128 + N if it
+died on signal N.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NoReturn, Sequence
 
 from ._paths import RuntimePaths, runtime_paths
+from .settings import (
+    ABIS, MODES, RUNTIMES, Settings, SettingsError, absolute_glob, capability_error, check_values,
+    identify, load_profile, resolve,
+)
+from .wrap import (  # noqa: F401  (classify is part of the module's API)
+    Classification, classify, coverage_flags, ensure_state, include_flags, link_flags, rewrite,
+)
 
 PROG = "kcov-build"
 
 # sysexits(3)
 EX_OK = 0
 EX_USAGE = 64
+EX_DATAERR = 65
 EX_UNAVAILABLE = 69
 EX_NOTFOUND = 127  # the shell's "command not found"
 
-MODES = {"pc": "trace-pc", "cmp": "trace-pc,trace-cmp", "pc,cmp": "trace-pc,trace-cmp"}
-ABIS = ("freebsd", "netbsd", "openbsd", "linux")
-
 # Options of kcov-build itself that take a value as the next argument.
-_OWN_VALUE_OPTS = frozenset({"--mode", "--abi"})
+_OWN_VALUE_OPTS = frozenset(
+    {"--mode", "--abi", "--runtime", "--compiler", "--exclude-file", "--exclude-function",
+     "--annotation", "--config", "--compdb", "--inventory", "--cflag"}
+)
 
 
 class UsageError(Exception):
@@ -62,30 +67,42 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
-        usage=f"{PROG} [OPTIONS] [--] CC [ARGS...]",
-        description="Run the compiler CC with kcov coverage instrumentation and runtime.",
-        epilog="Option parsing stops at the first non-option, so '--' is optional.",
+        usage=f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | {PROG} config|kernel|inventory|check ...",
+        description=(
+            "Run a compiler, or a whole build (make, cmake, ninja, kbuild), with kcov coverage "
+            "instrumentation and the kcov runtime."
+        ),
+        epilog=(
+            "Option parsing stops at '--' or the first non-option. A command named like a compiler "
+            "(cc, gcc-12, clang-19, x86_64-linux-gnu-gcc...) is one compiler call; anything else is a build, "
+            "run with cc/c++ wrappers in CC, CXX, make's CC=/CXX= and CMake's CMAKE_<LANG>_COMPILER. "
+            "Subcommands: config (kernel configuration), kernel (whole Linux kernel), "
+            "inventory (function inventory), check (functions the runtime would recurse into)."
+        ),
     )
-    p.add_argument(
-        "--mode",
-        choices=sorted(MODES),
-        default="pc,cmp",
-        help="what to instrument: trace-pc, trace-cmp (implies pc), or both (default: pc,cmp)",
-    )
-    p.add_argument(
-        "--abi",
-        choices=ABIS,
-        default=None,
-        help="put that OS's kcov compat headers (<sys/kcov.h>, <linux/kcov.h>) on the include path",
-    )
-    p.add_argument(
-        "--static-runtime",
-        action="store_true",
-        help="link libkcovrt.a instead of libkcovrt.so (a private runtime instance)",
-    )
+    p.add_argument("--mode", choices=sorted(MODES), default=None,
+                   help="what to instrument: trace-pc, trace-cmp (implies pc), or both (default: pc,cmp)")
+    p.add_argument("--abi", choices=ABIS, default=None,
+                   help="put that OS's kcov compat headers (<sys/kcov.h>, <linux/kcov.h>) on the include path")
+    p.add_argument("--runtime", choices=RUNTIMES, default=None,
+                   help="link libkcovrt.so (shared, default), libkcovrt.a (static) or nothing (none)")
+    p.add_argument("--static-runtime", action="store_true", help="the same as --runtime static")
+    p.add_argument("--compiler", metavar="CC",
+                   help="the real compiler for a build: clang, clang-19, gcc-12, a path... (default: the newest clang)")
+    p.add_argument("--exclude-file", metavar="GLOB", action="append", default=[],
+                   help="build matching sources without coverage (relative globs are anchored at the current directory)")
+    p.add_argument("--exclude-function", metavar="PATTERN", action="append", default=[],
+                   help="do not instrument matching functions (clang: ignorelist; gcc: the whole file defining one)")
+    p.add_argument("--annotation", metavar="NAME", action="append", default=[],
+                   help="a project macro or annotate() string marking functions not to instrument (needs libclang)")
+    p.add_argument("--analyze", action="store_true",
+                   help="parse each source with libclang to honour no-coverage attributes the compiler ignores")
+    p.add_argument("--config", metavar="FILE", help="a kcov-build profile (TOML, see kernel_conf/profiles/)")
+    p.add_argument("--compdb", metavar="FILE", help="after a build, write the compiles as a compile_commands.json")
+    p.add_argument("--inventory", metavar="FILE", help="after a build, write the function inventory (JSON)")
     act = p.add_mutually_exclusive_group()
-    act.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
-    act.add_argument("-v", "--verbose", action="store_true", help="print the command to stderr, then run it")
+    act.add_argument("--dry-run", action="store_true", help="print what would be injected and run nothing")
+    act.add_argument("-v", "--verbose", action="store_true", help="print what is injected into each call to stderr")
     q = p.add_argument_group("query (print and exit, like pybind11-config)")
     qx = q.add_mutually_exclusive_group()
     for name, what in (
@@ -123,215 +140,6 @@ def _split_own_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return own, list(argv[i:])
 
 
-# --- Classifying a compiler command line ----------------------------------
-
-# Languages the compilers can instrument (by -x name and by file suffix).
-_SOURCE_LANGS = frozenset(
-    {
-        "c", "c++", "objective-c", "objective-c++", "cpp-output", "c++-cpp-output",
-        "objective-c-cpp-output", "objective-c++-cpp-output", "cuda", "hip",
-    }
-)
-_SOURCE_SUFFIXES = frozenset(
-    {".c", ".i", ".cc", ".cp", ".cxx", ".cpp", ".c++", ".C", ".CPP", ".ii", ".m", ".mi", ".mm", ".M", ".mii"}
-)
-# Options whose value is the next argument (gcc and clang drivers).
-_SEPARATE_VALUE_OPTS = frozenset(
-    {
-        "-o", "-x", "-I", "-D", "-U", "-L", "-l", "-include", "-imacros", "-isystem", "-iquote",
-        "-idirafter", "-iprefix", "-iwithprefix", "-iwithprefixbefore", "-isysroot", "--sysroot",
-        "-MF", "-MT", "-MQ", "-Xlinker", "-Xassembler", "-Xpreprocessor", "-Xclang", "-mllvm",
-        "-T", "-u", "-z", "-e", "-target", "-arch", "-aux-info", "-dumpbase", "-dumpdir",
-        "-B", "-G", "-specs", "-Xopenmp-target", "--param", "-Xcuda-ptxas", "-Xcuda-fatbinary",
-        "--serialize-diagnostics", "-ivfsoverlay", "-gcc-toolchain", "--gcc-toolchain",
-    }
-)
-# Any of these means "no object code is produced from sources, nothing is linked".
-_INFO_OPTS = ("--version", "-dumpversion", "-dumpfullversion", "-dumpmachine", "-dumpspecs", "--help", "-###")
-
-
-@dataclass
-class Classification:
-    compiles: bool = False
-    links: bool = False
-    inputs: list[str] = field(default_factory=list)
-
-
-def _expand_response_files(args: Sequence[str], depth: int = 0) -> list[str]:
-    """Inline @file arguments, for classification only (the command is unchanged)."""
-    out: list[str] = []
-    for a in args:
-        if a.startswith("@") and len(a) > 1 and depth < 8:
-            try:
-                words = shlex.split(Path(a[1:]).read_text())
-            except (OSError, UnicodeDecodeError, ValueError):
-                out.append(a)  # the compiler will complain about it, not us
-                continue
-            out.extend(_expand_response_files(words, depth + 1))
-        else:
-            out.append(a)
-    return out
-
-
-def classify(args: Sequence[str]) -> Classification:
-    """Work out whether the compiler arguments compile, link, or both."""
-    args = _expand_response_files(args)
-    c = Classification()
-    stop_before_link = False
-    preprocess_only = False
-    dep_only = False
-    lang: str | None = None
-    info = False
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a in _SEPARATE_VALUE_OPTS:
-            value = args[i + 1] if i + 1 < len(args) else ""
-            if a == "-x":
-                lang = None if value == "none" else value
-            i += 2
-            continue
-        if a == "-" or not a.startswith("-"):
-            c.inputs.append(a)
-            if lang is not None:
-                c.compiles |= lang in _SOURCE_LANGS
-            else:
-                c.compiles |= Path(a).suffix in _SOURCE_SUFFIXES
-        elif a.startswith("-x") and len(a) > 2:
-            lang = None if a[2:] == "none" else a[2:]
-        elif a in ("-c", "-S", "-fsyntax-only"):
-            stop_before_link = True
-        elif a == "-E":
-            preprocess_only = True
-        elif a in ("-M", "-MM"):
-            dep_only = True  # implies -E
-        elif a.startswith("-print-") or a in _INFO_OPTS:
-            info = True
-        i += 1
-    if preprocess_only or dep_only or info:
-        c.compiles = False
-        c.links = False
-        return c
-    c.links = not stop_before_link and bool(c.inputs)
-    return c
-
-
-# --- Building the command -------------------------------------------------
-
-
-def coverage_flags(mode: str) -> list[str]:
-    return [f"-fsanitize-coverage={MODES[mode]}"]
-
-
-def include_flags(paths: RuntimePaths, abi: str | None) -> list[str]:
-    flags = [f"-I{paths.include_dir}"]
-    if abi is not None:
-        flags.insert(0, f"-I{paths.compat_dir / abi}")
-    return flags
-
-
-def link_flags(paths: RuntimePaths, static: bool) -> list[str]:
-    if static:
-        # Appended after the user's inputs, so the archive resolves their
-        # references to the callbacks.
-        return [str(paths.static_lib), "-lpthread"]
-    # --no-as-needed: a DSO whose only references to the runtime are weak or
-    # come from objects linked later must still record DT_NEEDED, or the
-    # callbacks bind to nothing at run time.
-    return [
-        f"-L{paths.lib_dir}",
-        "-Wl,--push-state,--no-as-needed",
-        "-lkcovrt",
-        "-Wl,--pop-state",
-        f"-Wl,-rpath,{paths.lib_dir}",
-    ]
-
-
-def _resolve(cc: str) -> str | None:
-    if os.sep in cc:
-        return cc if os.path.isfile(cc) and os.access(cc, os.X_OK) else None
-    return shutil.which(cc)
-
-
-@dataclass(frozen=True)
-class Compiler:
-    family: str  # "clang", "gcc" or "other"
-    version: tuple[int, ...] = ()
-
-
-def identify(cc: str) -> Compiler:
-    """Which compiler cc is: by name when that says, else by asking it."""
-    base = os.path.basename(cc)
-    if "clang" in base:
-        return Compiler("clang")
-    try:
-        out = subprocess.run(
-            [cc, "--version"], capture_output=True, text=True, timeout=60, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return Compiler("other")
-    if "clang" in out.lower():
-        return Compiler("clang")
-    if "free software foundation" not in out.lower() and "gcc" not in base and "g++" not in base:
-        return Compiler("other")
-    # The first line of gcc --version carries a vendor string that may hold
-    # other numbers; -dumpfullversion is exact (GCC >= 7, older ignore it).
-    version: tuple[int, ...] = ()
-    try:
-        v = subprocess.run(
-            [cc, "-dumpfullversion", "-dumpversion"],
-            capture_output=True, text=True, timeout=60, check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        v = ""
-    if re.fullmatch(r"\d+(\.\d+)*", v):
-        version = tuple(int(x) for x in v.split("."))
-    return Compiler("gcc", version)
-
-
-def build_command(
-    cmd: Sequence[str],
-    *,
-    mode: str,
-    abi: str | None,
-    static: bool,
-    paths: RuntimePaths,
-    compiler: Compiler | None = None,
-) -> list[str]:
-    """The wrapped command with coverage flags and the runtime added."""
-    cc, args = cmd[0], list(cmd[1:])
-    c = classify(args)
-    front: list[str] = []
-    back: list[str] = []
-    if c.compiles:
-        # In front, so the user's own -fno-sanitize-coverage=... still wins.
-        front += coverage_flags(mode)
-    if abi is not None and (c.compiles or not c.links):
-        # Also for -E/-M: the preprocessor must find the same headers.
-        front.append(f"-I{paths.compat_dir / abi}")
-    if c.links:
-        if c.compiles and (compiler or identify(cc)).family == "clang":
-            # Seeing -fsanitize-coverage on a link, clang's driver links
-            # libclang_rt.ubsan_standalone into executables, whole-archive.
-            # Its weak no-op __sanitizer_cov_trace_cmp* would then be
-            # defined in the executable itself and win over libkcovrt's,
-            # silently losing every comparison record.
-            back.append("-fno-sanitize-link-runtime")
-        back += link_flags(paths, static)
-    return [cc, *front, *args, *back]
-
-
-def check_mode(compiler: Compiler, cc: str, mode: str) -> str | None:
-    """An error message if the compiler cannot do what mode asks for."""
-    if "cmp" in mode and compiler.family == "gcc" and compiler.version and compiler.version < (8,):
-        v = ".".join(map(str, compiler.version))
-        return (
-            f"{cc} is GCC {v}, which has no -fsanitize-coverage=trace-cmp (GCC 8 added it); "
-            "use --mode pc or a newer compiler"
-        )
-    return None
-
-
 def _run(cmd: list[str]) -> int:
     try:
         proc = subprocess.Popen(cmd)
@@ -349,13 +157,38 @@ def _run(cmd: list[str]) -> int:
     return 128 - rc if rc < 0 else rc
 
 
-def _query(name: str, opts: argparse.Namespace, paths: RuntimePaths) -> str:
+def make_settings(opts: argparse.Namespace) -> Settings:
+    """The profile (--config) first, then the command line on top."""
+    prof = load_profile(opts.config) if opts.config else {}
+    cwd = os.getcwd()
+    runtime = opts.runtime or ("static" if opts.static_runtime else None) or prof.get("runtime", "shared")
+    if opts.static_runtime and opts.runtime not in (None, "static"):
+        raise UsageError(f"--static-runtime conflicts with --runtime {opts.runtime}")
+    s = Settings(
+        mode=opts.mode or prof.get("mode", "pc,cmp"),
+        abi=opts.abi or prof.get("abi"),
+        runtime=runtime,
+        compiler=opts.compiler or prof.get("compiler"),
+        exclude_files=[*prof.get("exclude-file", []), *(absolute_glob(g, cwd) for g in opts.exclude_file)],
+        exclude_functions=[*prof.get("exclude-function", []), *opts.exclude_function],
+        annotations=[*prof.get("annotation", []), *opts.annotation],
+        analyze=bool(opts.analyze or prof.get("analyze", False)),
+        cflags=list(prof.get("cflags", [])),
+    )
+    check_values(s)
+    return s
+
+
+def _query(name: str, s: Settings, paths: RuntimePaths) -> str:
     if name == "cflags":
-        return shlex.join([*coverage_flags(opts.mode), *include_flags(paths, opts.abi)])
+        flags = [*coverage_flags(s.mode), *include_flags(paths, s.abi), *s.cflags]
+        if s.exclude_files or s.exclude_functions:
+            flags.append(f"-fsanitize-coverage-ignorelist={ensure_state(s) / 'ignorelist.txt'}")
+        return shlex.join(flags)
     if name == "ldflags":
-        return shlex.join(link_flags(paths, opts.static_runtime))
+        return shlex.join(link_flags(paths, s.runtime == "static")) if s.runtime != "none" else ""
     if name == "includes":
-        return shlex.join(include_flags(paths, opts.abi))
+        return shlex.join(include_flags(paths, s.abi))
     if name == "libdir":
         return str(paths.lib_dir)
     import kcov
@@ -363,13 +196,74 @@ def _query(name: str, opts: argparse.Namespace, paths: RuntimePaths) -> str:
     return str(kcov.get_cmake_dir())
 
 
+def _compile(cmd: list[str], s: Settings, paths: RuntimePaths, opts: argparse.Namespace) -> int:
+    """One compiler call: kcov-build CC ARGS."""
+    cc = cmd[0]
+    if opts.compiler:
+        raise UsageError(f"--compiler is for builds; here the compiler is {cc}")
+    if resolve(cc) is None:
+        print(f"{PROG}: {cc}: command not found", file=sys.stderr)
+        return EX_NOTFOUND
+    kind = classify(cmd[1:])
+    lib = paths.static_lib if s.runtime == "static" else paths.shared_lib
+    if kind.links and s.runtime != "none" and not lib.is_file():
+        print(f"{PROG}: runtime not found at {lib}; reinstall kcov", file=sys.stderr)
+        return EX_UNAVAILABLE
+    s.cc = cc
+    if kind.compiles:
+        comp = identify(cc)
+        s.family, s.version = comp.family, comp.version
+        msg = capability_error(s, cc)
+        if msg is not None:
+            print(f"{PROG}: {msg}", file=sys.stderr)
+            return EX_USAGE
+    needs_state = kind.compiles and (s.exclude_files or s.exclude_functions or s.needs_analysis)
+    state = ensure_state(s) if needs_state else None
+    r = rewrite(cmd, s, paths, state=state)
+    for n in r.notes:
+        print(f"{PROG}: note: {n}", file=sys.stderr)
+    lines = "\n".join(shlex.join(c) for c in r.commands())
+    if opts.dry_run:
+        for n in r.info:
+            print(f"{PROG}: {n}", file=sys.stderr)
+        print(lines)
+        return EX_OK
+    if opts.verbose:
+        for n in r.info:
+            print(f"{PROG}: {n}", file=sys.stderr)
+        print(lines, file=sys.stderr)
+    if r.pre:
+        from .wrap import execute
+
+        return execute(r)
+    return _run(r.command)
+
+
+# Subcommands, each a module with its own parser: kcov-build NAME ARGS...
+SUBCOMMANDS = {
+    "config": ("kconfig", "main"),
+    "kernel": ("kernel", "main"),
+    "inventory": ("analysis", "main_inventory"),
+    "check": ("analysis", "main_check"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        mod, fn = SUBCOMMANDS[argv[0]]
+        return int(getattr(importlib.import_module(f".{mod}", __package__), fn)(argv[1:]))
     own, cmd = _split_own_args(argv)
     try:
         opts = _parser().parse_args(own)
+        s = make_settings(opts)
     except UsageError as e:
         print(f"{PROG}: {e} (try '{PROG} --help')", file=sys.stderr)
+        return EX_USAGE
+    except SettingsError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
         return EX_USAGE
     except SystemExit as e:  # --help
         return int(e.code or 0) if isinstance(e.code, int) else EX_OK
@@ -388,36 +282,36 @@ def main(argv: list[str] | None = None) -> int:
         if cmd:
             print(f"{PROG}: --{opts.query} takes no command", file=sys.stderr)
             return EX_USAGE
-        print(_query(opts.query, opts, paths))
+        print(_query(opts.query, s, paths))
         return EX_OK
     if not cmd:
-        print(f"{PROG}: no compiler command given (usage: {PROG} [OPTIONS] [--] CC [ARGS...])", file=sys.stderr)
+        print(
+            f"{PROG}: no compiler command given (usage: {PROG} [OPTIONS] [--] CC [ARGS...] "
+            f"or {PROG} [OPTIONS] -- BUILD COMMAND...)",
+            file=sys.stderr,
+        )
         return EX_USAGE
 
-    cc = cmd[0]
-    if _resolve(cc) is None:
-        print(f"{PROG}: {cc}: command not found", file=sys.stderr)
-        return EX_NOTFOUND
-    kind = classify(cmd[1:])
-    lib = paths.static_lib if opts.static_runtime else paths.shared_lib
-    if kind.links and not lib.is_file():
-        print(f"{PROG}: runtime not found at {lib}; reinstall kcov", file=sys.stderr)
-        return EX_UNAVAILABLE
-    compiler = identify(cc) if kind.compiles else Compiler("other")
-    msg = check_mode(compiler, cc, opts.mode) if kind.compiles else None
-    if msg is not None:
-        print(f"{PROG}: {msg}", file=sys.stderr)
+    from .build import BuildError, looks_like_compiler, run_build
+
+    try:
+        if looks_like_compiler(cmd[0]):
+            if opts.compdb or opts.inventory:
+                raise UsageError("--compdb and --inventory are for builds, not single compiler calls")
+            return _compile(cmd, s, paths, opts)
+        return run_build(
+            cmd, s, paths, dry_run=opts.dry_run, verbose=opts.verbose,
+            compdb=opts.compdb, inventory=opts.inventory,
+        )
+    except UsageError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
         return EX_USAGE
-    new = build_command(
-        cmd, mode=opts.mode, abi=opts.abi, static=opts.static_runtime, paths=paths, compiler=compiler
-    )
-    line = shlex.join(new)
-    if opts.dry_run:
-        print(line)
-        return EX_OK
-    if opts.verbose:
-        print(line, file=sys.stderr)
-    return _run(new)
+    except BuildError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return e.status
+    except OSError as e:
+        print(f"{PROG}: {e.filename or ''}: {e.strerror}".replace(": :", ":"), file=sys.stderr)
+        return EX_UNAVAILABLE
 
 
 if __name__ == "__main__":

@@ -1,0 +1,228 @@
+"""What kcov-build injects, decided once per invocation.
+
+A Settings value holds everything the per-compile wrapper needs: the real
+compilers, the instrumentation mode, the runtime to link, and the exclusion
+rules.  It comes from the command line on top of an optional profile
+(``--config FILE``, TOML, see kernel_conf/profiles/) and is serialised into
+the wrapper directory, so a compile started by make, ninja or kbuild minutes
+later sees exactly what kcov-build printed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MODES = {"pc": "trace-pc", "cmp": "trace-pc,trace-cmp", "pc,cmp": "trace-pc,trace-cmp"}
+ABIS = ("freebsd", "netbsd", "openbsd", "linux")
+RUNTIMES = ("shared", "static", "none")
+
+# The project's own no-coverage annotation (defined in kcovrt.h) is always
+# looked for when source analysis runs.
+DEFAULT_ANNOTATIONS = ("KCOV_NO_COVERAGE",)
+
+
+class SettingsError(Exception):
+    """A bad option value or profile: reported in one line."""
+
+
+@dataclass(frozen=True)
+class Compiler:
+    family: str  # "clang", "gcc" or "other"
+    version: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        v = ".".join(map(str, self.version))
+        return f"{self.family} {v}".strip()
+
+
+_VERSION_RE = re.compile(r"version (\d+(?:\.\d+)+)")
+
+
+def identify(cc: str) -> Compiler:
+    """Which compiler cc is, asked from the compiler itself."""
+    try:
+        out = subprocess.run(
+            [cc, "--version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    low = out.lower()
+    base = os.path.basename(cc)
+    if "clang" in low or (not out and "clang" in base):
+        m = _VERSION_RE.search(out)
+        return Compiler("clang", tuple(int(x) for x in m.group(1).split(".")) if m else ())
+    if "free software foundation" not in low and "gcc" not in base and "g++" not in base:
+        return Compiler("other")
+    # The first line of gcc --version carries a vendor string that may hold
+    # other numbers; -dumpfullversion is exact (GCC >= 7, older ignore it).
+    version: tuple[int, ...] = ()
+    try:
+        v = subprocess.run(
+            [cc, "-dumpfullversion", "-dumpversion"],
+            capture_output=True, text=True, timeout=60, check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        v = ""
+    if re.fullmatch(r"\d+(\.\d+)*", v):
+        version = tuple(int(x) for x in v.split("."))
+    return Compiler("gcc", version)
+
+
+def resolve(cc: str) -> str | None:
+    """The absolute path of an executable, or None."""
+    if os.sep in cc:
+        return os.path.abspath(cc) if os.path.isfile(cc) and os.access(cc, os.X_OK) else None
+    return shutil.which(cc)
+
+
+def newest_clang() -> str | None:
+    """The clang-N with the highest N on PATH, else plain clang."""
+    best: tuple[int, str] | None = None
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        for p in glob.glob(os.path.join(d or ".", "clang-[0-9]*")):
+            m = re.fullmatch(r"clang-(\d+)", os.path.basename(p))
+            if m and os.access(p, os.X_OK) and (best is None or int(m.group(1)) > best[0]):
+                best = (int(m.group(1)), os.path.basename(p))
+    if best is not None:
+        return best[1]
+    return "clang" if shutil.which("clang") else None
+
+
+def cxx_for(cc: str) -> str | None:
+    """The C++ driver that goes with a C compiler (clang-19 -> clang++-19)."""
+    d, base = os.path.split(cc)
+    for pat, rep in ((r"clang", "clang++"), (r"gcc", "g++"), (r"^cc$", "c++")):
+        if re.search(pat, base) and "++" not in base:
+            cand = os.path.join(d, re.sub(pat, rep, base, count=1))
+            found = resolve(cand)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass
+class Settings:
+    mode: str = "pc,cmp"
+    abi: str | None = None
+    runtime: str = "shared"
+    compiler: str | None = None  # as asked (--compiler or profile)
+    exclude_files: list[str] = field(default_factory=list)  # absolute globs
+    exclude_functions: list[str] = field(default_factory=list)
+    annotations: list[str] = field(default_factory=list)
+    analyze: bool = False
+    cflags: list[str] = field(default_factory=list)
+    # Filled in by finish(): the real compilers and what they are.
+    cc: str | None = None
+    cxx: str | None = None
+    family: str = "other"
+    version: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["version"] = list(self.version)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Settings:
+        d = dict(d)
+        d["version"] = tuple(d.get("version", ()))
+        return cls(**d)
+
+    @property
+    def needs_analysis(self) -> bool:
+        """Whether each compile must be parsed to apply the rules.
+
+        clang applies --exclude-function itself (an ignorelist); gcc has no
+        ignorelist, so a file defining such a function is found by parsing.
+        Annotations other than the attributes each compiler honours need
+        parsing with both.
+        """
+        if self.analyze or self.annotations:
+            return True
+        return self.family != "clang" and bool(self.exclude_functions)
+
+    @property
+    def all_annotations(self) -> list[str]:
+        return [*DEFAULT_ANNOTATIONS, *(a for a in self.annotations if a not in DEFAULT_ANNOTATIONS)]
+
+
+def absolute_glob(pattern: str, base: str) -> str:
+    """Anchor a relative glob at base; patterns starting with '*' stay free."""
+    if os.path.isabs(pattern) or pattern.startswith("*"):
+        return pattern
+    return os.path.join(base, pattern)
+
+
+_PROFILE_KEYS = {
+    "mode": str, "abi": str, "runtime": str, "compiler": str,
+    "exclude-file": list, "exclude-function": list, "annotation": list,
+    "analyze": bool, "cflags": list,
+}
+
+
+def load_profile(path: str) -> dict[str, Any]:
+    """Read a kcov-build profile: a TOML file with a [kcov-build] table."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: no such profile") from None
+    except OSError as e:
+        raise SettingsError(f"{path}: {e.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SettingsError(f"{path}: not a valid TOML profile: {e}") from None
+    table = data.get("kcov-build")
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: no [kcov-build] table")
+    for key, value in table.items():
+        want = _PROFILE_KEYS.get(key)
+        if want is None:
+            raise SettingsError(f"{path}: unknown key '{key}' (known: {', '.join(sorted(_PROFILE_KEYS))})")
+        if not isinstance(value, want) or (want is list and not all(isinstance(v, str) for v in value)):
+            raise SettingsError(f"{path}: '{key}' must be a {'list of strings' if want is list else want.__name__}")
+    base = os.path.dirname(os.path.abspath(path))
+    if "exclude-file" in table:
+        # Globs in a profile are relative to the profile, like an include.
+        table["exclude-file"] = [absolute_glob(g, base) for g in table["exclude-file"]]
+    return table
+
+
+def check_values(s: Settings) -> None:
+    if s.mode not in MODES:
+        raise SettingsError(f"mode '{s.mode}' is not one of {', '.join(sorted(MODES))}")
+    if s.abi is not None and s.abi not in ABIS:
+        raise SettingsError(f"abi '{s.abi}' is not one of {', '.join(ABIS)}")
+    if s.runtime not in RUNTIMES:
+        raise SettingsError(f"runtime '{s.runtime}' is not one of {', '.join(RUNTIMES)}")
+
+
+def capability_error(s: Settings, cc: str) -> str | None:
+    """A message if the compiler cannot do what the settings ask for."""
+    v = ".".join(map(str, s.version))
+    if s.family == "gcc" and s.version:
+        if s.version < (6,):
+            return f"{cc} is GCC {v}, which has no -fsanitize-coverage=trace-pc (GCC 6 added it); use GCC >= 6 or clang"
+        if "cmp" in s.mode and s.version < (8,):
+            return (
+                f"{cc} is GCC {v}, which has no -fsanitize-coverage=trace-cmp (GCC 8 added it); "
+                "use --mode pc or a newer compiler"
+            )
+    if s.family == "clang" and s.version and s.version < (13,) and (s.exclude_functions or s.exclude_files):
+        return f"{cc} is clang {v}, which has no -fsanitize-coverage-ignorelist (clang 13 added it)"
+    if s.family == "other" and (s.exclude_functions or s.annotations):
+        return f"{cc} is neither clang nor gcc; kcov-build cannot apply function exclusions with it"
+    return None
+
+
+def progress(msg: str) -> None:
+    print(f"kcov-build: {msg}", file=sys.stderr, flush=True)
