@@ -290,6 +290,14 @@ def _has_rules(s: Settings) -> bool:
     return bool(s.exclude_files or s.exclude_functions)
 
 
+def _gcc_honours(reason: str | None, s: Settings) -> bool:
+    """Whether gcc itself keeps coverage out of a function marked so."""
+    if s.family != "gcc" or s.version < (12,):
+        return False  # no_sanitize_coverage came with GCC 12
+    # kcovrt.h spells KCOV_NO_COVERAGE as no_sanitize_coverage for gcc >= 12.
+    return reason in ("no_sanitize_coverage", "KCOV_NO_COVERAGE")
+
+
 def _excluded_by_analysis(src: str, cmd: Sequence[str], cwd: str, s: Settings) -> str | None:
     """gcc: a reason to build src without coverage, found by parsing it."""
     try:
@@ -313,7 +321,7 @@ def _excluded_by_analysis(src: str, cmd: Sequence[str], cwd: str, s: Settings) -
                     f"{src}: built without coverage: it defines {f.name} (--exclude-function {p}), "
                     "and gcc cannot exclude single functions"
                 )
-        if f.no_coverage and f.reason != "no_sanitize_coverage":
+        if f.no_coverage and not _gcc_honours(f.reason, s):
             return (
                 f"{src}: built without coverage: {f.name} carries {f.reason}, which gcc ignores, "
                 "and gcc cannot exclude single functions"

@@ -398,3 +398,67 @@ def test_kbuild_out_of_tree_module(tmp_path: Path) -> None:
     assert inst["hello_calc"].get("__sanitizer_cov_trace_const_cmp4", 0) >= 1
     undefined = subprocess.run(["nm", "-u", mod / "hello.ko"], capture_output=True, text=True).stdout
     assert "__sanitizer_cov_trace_pc" in undefined and "kcovrt" not in undefined
+
+
+# --- annotations, found by libclang -----------------------------------------
+
+ANNOTATED = """\
+#include <kcovrt.h>
+#define MYNOCOV __attribute__((annotate("my_nocov")))
+KCOV_NO_COVERAGE int f_kcov(int a) { return a > 1 ? a : 2; }
+__attribute__((no_sanitize("coverage"))) int f_clang(int a) { return a > 1 ? a : 3; }
+MYNOCOV int f_mine(int a) { return a > 1 ? a : 5; }
+int f_plain(int a) { return a > 1 ? a : 6; }
+"""
+GCC_ONLY = """\
+#include <kcovrt.h>
+KCOV_NO_COVERAGE int g_kcov(int a) { return a > 1 ? a : 2; }
+__attribute__((no_sanitize_coverage)) int g_gcc(int a) { return a > 1 ? a : 4; }
+int g_plain(int a) { return a > 1 ? a : 6; }
+"""
+
+
+def _annotated_project(tmp_path: Path) -> Path:
+    import kcov
+
+    (tmp_path / "a.c").write_text(ANNOTATED)
+    (tmp_path / "g.c").write_text(GCC_ONLY)
+    (tmp_path / "Makefile").write_text(
+        f"CFLAGS = -O1 -Wno-attributes -I{kcov.get_include()}\n"
+        "all: a.o g.o\n%.o: %.c\n\t$(CC) $(CFLAGS) -c $< -o $@\n"
+    )
+    return tmp_path
+
+
+def test_annotations_clang(tmp_path: Path) -> None:
+    """clang: each marked function is left out, the others in the same file stay."""
+    need("clang-19")
+    proj = _annotated_project(tmp_path)
+    kcov_build("--compiler", "clang-19", "--annotation", "MYNOCOV", "--", "make", cwd=proj)
+    a = instrumented(proj / "a.o")
+    assert a == {"f_kcov": False, "f_clang": False, "f_mine": False, "f_plain": True}
+    g = instrumented(proj / "g.o")
+    # clang ignores gcc's spelling; the analysis finds it and ignorelists it.
+    assert g == {"g_kcov": False, "g_gcc": False, "g_plain": True}
+
+
+def test_annotations_without_analysis_show_why_it_exists(tmp_path: Path) -> None:
+    """The control: without analysis clang instruments what it does not understand."""
+    need("clang-19")
+    proj = _annotated_project(tmp_path)
+    kcov_build("--compiler", "clang-19", "--", "make", cwd=proj)
+    assert instrumented(proj / "a.o")["f_mine"] is True
+    assert instrumented(proj / "g.o")["g_gcc"] is True
+    assert instrumented(proj / "a.o")["f_kcov"] is False  # the macro picks clang's spelling
+
+
+def test_annotations_gcc(tmp_path: Path) -> None:
+    """gcc honours its own spelling per function; for the rest, the whole file."""
+    need("gcc-12")
+    proj = _annotated_project(tmp_path)
+    p = kcov_build("--compiler", "gcc-12", "--annotation", "MYNOCOV", "--", "make", cwd=proj)
+    assert_none_instrumented(proj / "a.o")
+    assert "a.c: built without coverage:" in p.stderr and "which gcc ignores" in p.stderr
+    g = instrumented(proj / "g.o")
+    assert g == {"g_kcov": False, "g_gcc": False, "g_plain": True}
+    assert "g.c" not in p.stderr
