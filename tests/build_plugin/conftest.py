@@ -1,12 +1,18 @@
 """Fixtures for the kcov-build tests; the helpers live in buildhelp.py."""
 from __future__ import annotations
 
+import os
 import shutil
 from typing import Iterator
 
 import pytest
 
-from buildhelp import COMPILERS, DATA, RECORD_COMPILERS, Client, kcov_build, run
+from buildhelp import BIN, COMPILERS, DATA, RECORD_COMPILERS, Client, kcov_build, run
+
+# The venv's cmake and ninja (installed by scripts/setup.sh) are the ones the
+# build tests use, also when pytest runs without the venv activated.
+if str(BIN) not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(params=COMPILERS)
