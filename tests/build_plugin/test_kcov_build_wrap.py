@@ -462,3 +462,17 @@ def test_annotations_gcc(tmp_path: Path) -> None:
     g = instrumented(proj / "g.o")
     assert g == {"g_kcov": False, "g_gcc": False, "g_plain": True}
     assert "g.c" not in p.stderr
+
+
+def test_inventory_of_a_wrapped_build(kvdev_src: Path, tmp_path: Path) -> None:
+    """--inventory: the functions of every source the build compiled (libclang)."""
+    need("clang-19")
+    inv = tmp_path / "inventory.json"
+    kcov_build("--compiler", "clang-19", "--inventory", inv, "--", "make", "-C", kvdev_src)
+    data = json.loads(inv.read_text())
+    funcs = {f["name"]: f for f in data["functions"]}
+    defined = {f for f, _ in instrumented(kvdev_src / "kvdev.o").items()}
+    assert "kvdev_ioctl" in funcs
+    assert {f for f in defined if not f.startswith(".")} <= set(funcs)  # every emitted function is listed
+    assert all(f["file"] == str(kvdev_src / "kvdev.c") for f in funcs.values())
+    assert all(f["start_line"] <= f["end_line"] for f in funcs.values())
