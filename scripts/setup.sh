@@ -10,6 +10,13 @@ APT_PACKAGES=(
   clang-19 llvm-19 clang-14 llvm-14
   python3 python3-venv python3-dev
   binutils valgrind
+  # kcov-build's tests: upstream builds (cmake/ninja come from the venv)
+  # and kbuild against the stock kernel's headers
+  linux-headers-amd64
+  # whole kernel builds (kcov-build kernel) from Debian's kernel source
+  linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio kmod rsync xz-utils
+  # the VM harness: the stock kernel under qemu (TCG) via virtme-ng
+  linux-image-amd64 qemu-system-x86 busybox-static udev
 )
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -41,6 +48,10 @@ fi
 REQS=(
   "pip>=23" "scikit-build-core>=0.10,<2" "pybind11>=2.12,<4" "cmake>=3.18" "ninja>=1.10"
   "numpy>=1.22,<3" "pytest>=7,<10" "pyelftools>=0.29,<1"
+  # source analysis (kcov-build inventory/check, --analyze): bundles libclang.so
+  "libclang==18.1.1"
+  # the VM harness (tests/vm): boots kernels over the host's file system
+  "virtme-ng==1.42"
 )
 stamp=.venv/.kcov-reqs
 want="${REQS[*]}"
