@@ -275,10 +275,10 @@ def _strip_for_compile(args: Sequence[str], drop: set[int]) -> list[str]:
         if i in drop:
             i += 1
             continue
-        if a in ("-o", "-Xlinker", "-T", "-u", "-z", "-e"):
+        if a in ("-o", "-Xlinker", "-T", "-u", "-z", "-e", "-l", "-L"):
             i += 2
             continue
-        if a in _LINK_ONLY or (a.startswith(_LINK_ONLY_PREFIXES) and a not in ("-L",)):
+        if a in _LINK_ONLY or a.startswith(_LINK_ONLY_PREFIXES):
             i += 1
             continue
         out.append(a)

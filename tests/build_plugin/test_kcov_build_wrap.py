@@ -476,3 +476,29 @@ def test_inventory_of_a_wrapped_build(kvdev_src: Path, tmp_path: Path) -> None:
     assert {f for f in defined if not f.startswith(".")} <= set(funcs)  # every emitted function is listed
     assert all(f["file"] == str(kvdev_src / "kvdev.c") for f in funcs.values())
     assert all(f["start_line"] <= f["end_line"] for f in funcs.values())
+
+
+@pytest.mark.parametrize("cc", ["clang-19", "gcc-12"])
+def test_split_compile_and_link_call(cc: str, tmp_path: Path) -> None:
+    """One call compiling and linking two sources, one excluded: it is split,
+    the program still links (link-only arguments stay on the link) and runs."""
+    need(cc)
+    (tmp_path / "main.c").write_text(
+        "#include <math.h>\nint helper(int);\n"
+        "int main(int argc, char **argv) { (void)argv; return helper(argc) + (int)sqrt(0.0); }\n"
+    )
+    (tmp_path / "helper.c").write_text("int helper(int a) { return a > 5 ? 1 : 0; }\n")
+    exe = tmp_path / "prog"
+    p = kcov_build(
+        "-v", "--exclude-file", "helper.c", cc, "-O1", "main.c", "helper.c", "-L", "/usr/lib",
+        "-o", exe, "-lm", cwd=tmp_path,
+    )
+    lines = [line for line in p.stderr.splitlines() if line.startswith(("/usr", cc))]
+    assert len(lines) == 2, p.stderr  # the excluded compile, then the rest
+    assert "-fsanitize-coverage" not in lines[0] and "-lm" not in lines[0] and "-c helper.c" in lines[0]
+    assert "-fsanitize-coverage" in lines[1] and "-lm" in lines[1]
+    inst = instrumented(exe)
+    assert inst["main"] and not inst["helper"]
+    assert run([exe], check=False).returncode == 0
+    temp = lines[0].split(" -o ", 1)[1].split()[0]  # the excluded source's temporary object
+    assert temp in lines[1] and not Path(temp).exists()  # linked, then removed
