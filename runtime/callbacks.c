@@ -89,6 +89,11 @@ __sanitizer_cov_trace_const_cmp8(uint64_t a, uint64_t b)
 }
 
 /*
+ * Not in the kernel build: the kernel compiles without SSE, where float
+ * arguments cannot be received; linux/fpcmp.c has these two, built with SSE.
+ */
+#ifndef __KERNEL__
+/*
  * GCC also traces floating-point compares (spec §3.4); no kernel does.  They
  * are recorded as comparisons of the operands' bit patterns, 4 bytes for
  * float and 8 for double, so every record keeps a valid type (<= 7) that
@@ -109,6 +114,7 @@ __sanitizer_cov_trace_cmpd(double a, double b)
 
 	KCOV_CMP(T_SIZE(3), x.u, y.u);
 }
+#endif /* !__KERNEL__ */
 
 KCOV_EXPORT void
 __sanitizer_cov_trace_switch(uint64_t val, uint64_t *cases)

@@ -1,0 +1,75 @@
+"""Host side of the kcov.ko tests: build the module and the instrumented
+test module kcovtest.ko against the installed Debian kernel headers, boot
+the stock kernel (/boot/vmlinuz-6.1.0-56-amd64) with virtme-ng, load both
+and run the guest suite (guest/, marked `vm`) there.
+
+The guest suite runs in two pytest processes: everything, then
+test_kmod_unload.py, which unloads and reloads the modules and needs a
+process that holds no descriptor.  Each writes a JUnit report to a
+directory shared read-write with the guest.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from kmod_host import (DATA, KDIR, MODULE_SRC, REPO, STOCK_KERNEL, GuestRun, Junit, Module, Vm,
+                       find_vng, guest_script, kcov_build, need, run)
+
+
+@pytest.fixture(scope="session")
+def kdir() -> Path:
+    need((KDIR / "Makefile").is_file(), f"{KDIR} is missing (apt install linux-headers-6.1.0-56-amd64)")
+    need(shutil.which("gcc-12") is not None, "gcc-12 (the kernel's compiler) is not installed")
+    return KDIR
+
+
+@pytest.fixture(scope="session")
+def kcov_module(kdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Module:
+    """kcov.ko built by runtime/linux/Makefile, out of tree."""
+    out = tmp_path_factory.mktemp("kcov-module")
+    secs = run(["make", "-C", str(MODULE_SRC), f"OUT={out}", f"KDIR={kdir}"])
+    return Module(out, secs)
+
+
+@pytest.fixture(scope="session")
+def kcov_module_wrapped(kdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Module:
+    """kcov.ko built by kbuild under kcov-build, which instruments every
+    compile it sees unless the build opts out (runtime/linux/Kbuild does)."""
+    out = tmp_path_factory.mktemp("kcov-module-wrapped")
+    run(["make", "-C", str(MODULE_SRC), f"OUT={out}", "stage"])
+    secs = run([*kcov_build(), "--runtime", "none", "--",
+                "make", "-C", str(kdir), f"M={out}", "modules"])
+    return Module(out, secs)
+
+
+@pytest.fixture(scope="session")
+def kcovtest_module(kdir: Path, kcov_module: Module, tmp_path_factory: pytest.TempPathFactory) -> Module:
+    """data/kcovtest built with trace-pc,trace-cmp, its callbacks resolved
+    against kcov.ko's Module.symvers."""
+    out = tmp_path_factory.mktemp("kcovtest") / "kcovtest"
+    shutil.copytree(DATA / "kcovtest", out)
+    secs = run([*kcov_build(), "--mode", "pc,cmp", "--runtime", "none", "--",
+                "make", "-C", str(kdir), f"M={out}",
+                f"KBUILD_EXTRA_SYMBOLS={kcov_module.symvers}", "modules"])
+    return Module(out, secs)
+
+
+@pytest.fixture(scope="session")
+def guest_run(kcov_module: Module, kcovtest_module: Module,
+              tmp_path_factory: pytest.TempPathFactory) -> GuestRun:
+    """One boot of the stock kernel running the whole guest suite."""
+    need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
+    need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")
+    need(STOCK_KERNEL.is_file(), f"{STOCK_KERNEL} is missing (apt install linux-image-amd64)")
+    out = tmp_path_factory.mktemp("kmod-guest")
+    vm = Vm(kernel=STOCK_KERNEL, memory="1G", cpus=2, timeout=900, extra_args=(f"--rwdir={out}",))
+    script = guest_script(out, kcov_module.ko, kcovtest_module.ko)
+    res = vm.run(script, cwd=REPO, env={"KCOV_KO": str(kcov_module.ko),
+                                        "KCOVTEST_KO": str(kcovtest_module.ko)})
+    sys.stderr.write(f"\n[kmod] modules built in {kcov_module.seconds:.0f}s + "
+                     f"{kcovtest_module.seconds:.0f}s; guest suite {res.seconds:.0f}s\n")
+    return GuestRun(res, Junit.read(out / "main.xml"), Junit.read(out / "unload.xml"))

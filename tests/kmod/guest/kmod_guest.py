@@ -1,0 +1,185 @@
+"""Helpers for the tests that run inside the VM, against kcov.ko.
+
+The guest has loaded kcov.ko (/dev/kcov, /sys/kernel/debug/kcov) and the
+instrumented kcovtest.ko (/dev/kcovtest, tests/kmod/data/kcovtest), whose
+write handler is the kernel code the tests cover.  KCOV_KO and KCOVTEST_KO
+name the two module files.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import kcov
+from kcov import Abi, FreeBSDDeviceProvider, LinuxDeviceProvider, Provider
+
+KCOVTEST = "/dev/kcovtest"
+PARAMS = Path("/sys/module/kcov/parameters")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+REPO = Path(__file__).resolve().parents[3]
+
+
+class BsdDevice(FreeBSDDeviceProvider):
+    """/dev/kcov spoken in one of the BSD ABIs.  The device's personality
+    (module parameter bsd_abi) is set to that ABI at each open, so errno
+    rules for unknown commands and unsized mmaps are that ABI's too."""
+
+    def __init__(self, abi: str, path: str = "/dev/kcov") -> None:
+        super().__init__(path)
+        self.abi = Abi.parse(abi)
+        self.personality = abi
+
+    def open(self) -> int:
+        set_bsd_abi(self.personality)
+        try:
+            return super().open()
+        finally:
+            set_bsd_abi("freebsd")
+
+
+def set_bsd_abi(name: str) -> None:
+    (PARAMS / "bsd_abi").write_text(name)
+
+
+def provider(abi: str, exec_ok: bool = False) -> Provider:
+    """The device node that speaks `abi`; with `exec_ok`, one on a file
+    system that allows PROT_EXEC mappings (see exec_node)."""
+    if abi == "linux":
+        return LinuxDeviceProvider(exec_node("/sys/kernel/debug/kcov") if exec_ok
+                                   else "/sys/kernel/debug/kcov")
+    return BsdDevice(abi, exec_node("/dev/kcov") if exec_ok else "/dev/kcov")
+
+
+def open_dev(abi: str, entries: int | None = PAGE // 8, exec_ok: bool = False) -> kcov.Kcov:
+    return kcov.open(provider(abi, exec_ok), entries=entries)
+
+
+_EXEC_DIR = Path("/tmp/kcov-exec-dev")
+
+
+def exec_node(path: str) -> str:
+    """A second node for the device (or debugfs file) at `path`, on a tmpfs
+    mounted without noexec.  /dev is devtmpfs mounted noexec, where the VFS
+    refuses any PROT_EXEC mapping with EPERM before the driver sees it, so
+    the ABIs' own answers to PROT_EXEC can only be seen through such a node.
+    A debugfs file is reached through a bind mount instead."""
+    if not os.path.ismount(_EXEC_DIR):
+        _EXEC_DIR.mkdir(exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700,exec,dev", "kcovdev",
+                        str(_EXEC_DIR)], check=True)
+    node = _EXEC_DIR / Path(path).name
+    if path.startswith("/dev/"):
+        if not node.exists():
+            os.mknod(node, 0o600 | stat.S_IFCHR, os.stat(path).st_rdev)
+        return str(node)
+    dbg = _EXEC_DIR / "debugfs"
+    if not os.path.ismount(dbg):
+        dbg.mkdir(exist_ok=True)
+        subprocess.run(["mount", "-t", "debugfs", "-o", "exec", "none", str(dbg)], check=True)
+    return str(dbg / Path(path).name)
+
+
+def stats() -> dict[str, int]:
+    """kcov.ko's live object counters (descriptors, bound tasks, buffers)."""
+    return {n: int((PARAMS / f"live_{n}").read_text())
+            for n in ("descriptors", "tasks", "buffers")}
+
+
+def refcnt() -> int:
+    return int(Path("/sys/module/kcov/refcnt").read_text())
+
+
+def wait_until(cond: Callable[[], bool], timeout: float = 20.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def work(arg: bytes = b"7") -> None:
+    """One write to the instrumented module: the "syscall" being traced."""
+    fd = os.open(KCOVTEST, os.O_WRONLY)
+    try:
+        os.write(fd, arg)
+    finally:
+        os.close(fd)
+
+
+def kcovtest_counters() -> dict[str, int]:
+    fd = os.open(KCOVTEST, os.O_RDONLY)
+    try:
+        text = os.read(fd, 200).decode()
+    finally:
+        os.close(fd)
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", text)}
+
+
+def join_os(t: threading.Thread, timeout: float = 30.0) -> None:
+    """Join `t` and wait until its kernel task is gone.
+
+    Python's join returns when the thread's Python state is released,
+    before the OS thread has run do_exit(); kcov's exit hook runs there."""
+    tid = t.native_id
+    t.join(timeout)
+    assert not t.is_alive()
+    assert wait_until(lambda: not os.path.exists(f"/proc/self/task/{tid}"), timeout)
+
+
+def in_thread(fn: Callable[[], Any]) -> None:
+    """Run `fn` in a fresh thread, wait for its task to exit, re-raise."""
+    err: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            err.append(e)
+
+    t = threading.Thread(target=body)
+    t.start()
+    join_os(t)
+    if err:
+        raise err[0]
+
+
+def text_range() -> tuple[int, int]:
+    """[start, end] of kcovtest.ko's .text in the running kernel."""
+    from elftools.elf.elffile import ELFFile
+
+    start = int(Path("/sys/module/kcovtest/sections/.text").read_text(), 16)
+    with open(os.environ["KCOVTEST_KO"], "rb") as f:
+        size = ELFFile(f).get_section_by_name(".text").data_size
+    return start, start + size
+
+
+def function_ranges() -> dict[str, tuple[int, int]]:
+    """kcovtest's text symbols: name -> [start, next symbol)."""
+    syms = []
+    for line in Path("/proc/kallsyms").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[3] == "[kcovtest]" and parts[1] in "tT":
+            syms.append((int(parts[0], 16), parts[2]))
+    syms.sort()
+    lo, hi = text_range()
+    out = {}
+    for i, (addr, name) in enumerate(syms):
+        end = syms[i + 1][0] if i + 1 < len(syms) else hi + 1
+        out[name] = (addr, end)
+    return out
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def mprotect(addr: int, length: int, prot: int) -> None:
+    if _libc.mprotect(ctypes.c_void_p(addr), ctypes.c_size_t(length), prot) != 0:
+        raise OSError(ctypes.get_errno(), "mprotect")
