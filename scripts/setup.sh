@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   build-essential gcc-12 g++-12 make git pkg-config
-  clang-19 llvm-19 clang-14 llvm-14
+  clang-19 llvm-19 lld-19 clang-14 llvm-14
   python3 python3-venv python3-dev
   binutils valgrind
   # kcov-build's tests: upstream builds (cmake/ninja come from the venv)
