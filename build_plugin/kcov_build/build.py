@@ -188,6 +188,8 @@ def summary(s: Settings, state: Path, paths: RuntimePaths) -> list[str]:
     cov = coverage_flags(s.mode)
     if s.family == "clang" and (s.exclude_files or s.exclude_functions):
         cov.append(f"-fsanitize-coverage-ignorelist={state / 'ignorelist.txt'}")
+    if s.family == "clang" and s.only_functions:
+        cov.append(f"-fsanitize-coverage-allowlist={state / 'allowlist.txt'}")
     lines = [
         f"compiler: {s.cc} ({s.family} {'.'.join(map(str, s.version))})".replace(" )", ")"),
         f"c++ compiler: {s.cxx or 'none'}",
@@ -204,6 +206,10 @@ def summary(s: Settings, state: Path, paths: RuntimePaths) -> list[str]:
             f"exclude function: {p}"
             + ("" if s.family == "clang" else " (gcc: the whole file that defines it)")
         )
+    for g in s.only_files:
+        lines.append(f"only file: {g}")
+    for p in s.only_functions:
+        lines.append(f"only function: {p}")
     if s.needs_analysis:
         lines.append(f"source analysis (libclang) for annotations: {', '.join(s.all_annotations)}")
     lines.append(f"wrappers: {state / 'cc'} {state / 'c++'}")

@@ -51,7 +51,7 @@ EX_NOTFOUND = 127  # the shell's "command not found"
 # Options of kcov-build itself that take a value as the next argument.
 _OWN_VALUE_OPTS = frozenset(
     {"--mode", "--abi", "--runtime", "--compiler", "--exclude-file", "--exclude-function",
-     "--annotation", "--config", "--compdb", "--inventory", "--cflag"}
+     "--annotation", "--config", "--compdb", "--inventory", "--only-file", "--only-function"}
 )
 
 
@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="build matching sources without coverage (relative globs are anchored at the current directory)")
     p.add_argument("--exclude-function", metavar="PATTERN", action="append", default=[],
                    help="do not instrument matching functions (clang: ignorelist; gcc: the whole file defining one)")
+    p.add_argument("--only-file", metavar="GLOB", action="append", default=[],
+                   help="instrument only matching sources (the others are built without coverage)")
+    p.add_argument("--only-function", metavar="PATTERN", action="append", default=[],
+                   help="instrument only matching functions (clang allowlist; gcc cannot)")
     p.add_argument("--annotation", metavar="NAME", action="append", default=[],
                    help="a project macro or annotate() string marking functions not to instrument (needs libclang)")
     p.add_argument("--analyze", action="store_true",
@@ -171,6 +175,8 @@ def make_settings(opts: argparse.Namespace) -> Settings:
         compiler=opts.compiler or prof.get("compiler"),
         exclude_files=[*prof.get("exclude-file", []), *(absolute_glob(g, cwd) for g in opts.exclude_file)],
         exclude_functions=[*prof.get("exclude-function", []), *opts.exclude_function],
+        only_files=[*prof.get("only-file", []), *(absolute_glob(g, cwd) for g in opts.only_file)],
+        only_functions=[*prof.get("only-function", []), *opts.only_function],
         annotations=[*prof.get("annotation", []), *opts.annotation],
         analyze=bool(opts.analyze or prof.get("analyze", False)),
         cflags=list(prof.get("cflags", [])),
@@ -184,6 +190,8 @@ def _query(name: str, s: Settings, paths: RuntimePaths) -> str:
         flags = [*coverage_flags(s.mode), *include_flags(paths, s.abi), *s.cflags]
         if s.exclude_files or s.exclude_functions:
             flags.append(f"-fsanitize-coverage-ignorelist={ensure_state(s) / 'ignorelist.txt'}")
+        if s.only_functions:
+            flags.append(f"-fsanitize-coverage-allowlist={ensure_state(s) / 'allowlist.txt'}")
         return shlex.join(flags)
     if name == "ldflags":
         return shlex.join(link_flags(paths, s.runtime == "static")) if s.runtime != "none" else ""
@@ -217,7 +225,7 @@ def _compile(cmd: list[str], s: Settings, paths: RuntimePaths, opts: argparse.Na
         if msg is not None:
             print(f"{PROG}: {msg}", file=sys.stderr)
             return EX_USAGE
-    needs_state = kind.compiles and (s.exclude_files or s.exclude_functions or s.needs_analysis)
+    needs_state = kind.compiles and bool(s.exclude_files or s.exclude_functions or s.only_functions or s.needs_analysis)
     state = ensure_state(s) if needs_state else None
     r = rewrite(cmd, s, paths, state=state)
     for n in r.notes:

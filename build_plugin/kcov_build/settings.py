@@ -116,6 +116,8 @@ class Settings:
     compiler: str | None = None  # as asked (--compiler or profile)
     exclude_files: list[str] = field(default_factory=list)  # absolute globs
     exclude_functions: list[str] = field(default_factory=list)
+    only_files: list[str] = field(default_factory=list)  # absolute globs
+    only_functions: list[str] = field(default_factory=list)
     annotations: list[str] = field(default_factory=list)
     analyze: bool = False
     cflags: list[str] = field(default_factory=list)
@@ -163,7 +165,8 @@ def absolute_glob(pattern: str, base: str) -> str:
 
 _PROFILE_KEYS = {
     "mode": str, "abi": str, "runtime": str, "compiler": str,
-    "exclude-file": list, "exclude-function": list, "annotation": list,
+    "exclude-file": list, "exclude-function": list, "only-file": list, "only-function": list,
+    "annotation": list,
     "analyze": bool, "cflags": list,
 }
 
@@ -191,9 +194,10 @@ def load_profile(path: str) -> dict[str, Any]:
         if not isinstance(value, want) or (want is list and not all(isinstance(v, str) for v in value)):
             raise SettingsError(f"{path}: '{key}' must be a {'list of strings' if want is list else want.__name__}")
     base = os.path.dirname(os.path.abspath(path))
-    if "exclude-file" in table:
-        # Globs in a profile are relative to the profile, like an include.
-        table["exclude-file"] = [absolute_glob(g, base) for g in table["exclude-file"]]
+    for key in ("exclude-file", "only-file"):
+        if key in table:
+            # Globs in a profile are relative to the profile, like an include.
+            table[key] = [absolute_glob(g, base) for g in table[key]]
     return table
 
 
@@ -217,8 +221,13 @@ def capability_error(s: Settings, cc: str) -> str | None:
                 f"{cc} is GCC {v}, which has no -fsanitize-coverage=trace-cmp (GCC 8 added it); "
                 "use --mode pc or a newer compiler"
             )
-    if s.family == "clang" and s.version and s.version < (13,) and (s.exclude_functions or s.exclude_files):
-        return f"{cc} is clang {v}, which has no -fsanitize-coverage-ignorelist (clang 13 added it)"
+    if s.family == "clang" and s.version and s.version < (13,) and (s.exclude_functions or s.exclude_files or s.only_functions):
+        return f"{cc} is clang {v}, which has no -fsanitize-coverage-ignorelist/-allowlist (clang 13 added them)"
+    if s.family != "clang" and s.only_functions:
+        return (
+            f"{cc} is not clang: gcc has no SanitizerCoverage allowlist, so --only-function "
+            "cannot be honoured; use clang, or --only-file"
+        )
     if s.family == "other" and (s.exclude_functions or s.annotations):
         return f"{cc} is neither clang nor gcc; kcov-build cannot apply function exclusions with it"
     return None

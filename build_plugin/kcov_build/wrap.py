@@ -196,6 +196,15 @@ def ignorelist_text(s: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+def allowlist_text(s: Settings) -> str:
+    """clang's allowlist: a function is instrumented only if it matches both
+    a src: and a fun: line.  Files are chosen by the wrapper (--only-file),
+    so every src: matches here."""
+    lines = ["# kcov-build: only these functions are instrumented", "src:*"]
+    lines += [f"fun:{p}" for p in s.only_functions]
+    return "\n".join(lines) + "\n"
+
+
 def state_dir(s: Settings) -> Path:
     """Where the wrappers and ignorelists for these settings live.
 
@@ -234,6 +243,7 @@ def ensure_state(s: Settings, python: str | None = None) -> Path:
     settings = json.dumps(s.to_json(), indent=1, sort_keys=True) + "\n"
     if not (d / "settings.json").is_file() or (d / "settings.json").read_text() != settings:
         write_atomic(d / "ignorelist.txt", ignorelist_text(s))
+        write_atomic(d / "allowlist.txt", allowlist_text(s))
         py = python or sys.executable
         for name in ("cc", "c++"):
             write_atomic(
@@ -363,6 +373,8 @@ def _exclusion(src: str, cmd: Sequence[str], cwd: str, s: Settings) -> str | Non
     g = next((g for g in s.exclude_files if fnmatch.fnmatchcase(full, g)), None)
     if g is not None:
         return f"info:{src}: built without coverage (--exclude-file {g})"
+    if s.only_files and not any(fnmatch.fnmatchcase(full, g) for g in s.only_files):
+        return f"info:{src}: built without coverage (not matched by --only-file)"
     if s.family != "clang" and s.needs_analysis:
         return _excluded_by_analysis(src, cmd, cwd, s)
     return None
@@ -408,6 +420,8 @@ def rewrite(
             if s.family == "clang" and state is not None:
                 if _has_rules(s):
                     front.append(f"-fsanitize-coverage-ignorelist={state / 'ignorelist.txt'}")
+                if s.only_functions:
+                    front.append(f"-fsanitize-coverage-allowlist={state / 'allowlist.txt'}")
                 if s.needs_analysis:
                     for k, src in enumerate(c.sources):
                         if src == "-" or k in excluded:

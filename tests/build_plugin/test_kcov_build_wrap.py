@@ -502,3 +502,30 @@ def test_split_compile_and_link_call(cc: str, tmp_path: Path) -> None:
     assert run([exe], check=False).returncode == 0
     temp = lines[0].split(" -o ", 1)[1].split()[0]  # the excluded source's temporary object
     assert temp in lines[1] and not Path(temp).exists()  # linked, then removed
+
+
+def test_only_function_clang_allowlist(lz4_src: Path) -> None:
+    need("clang-19")
+    p = kcov_build(
+        "-v", "--compiler", "clang-19", "--only-function", "LZ4_compress_*", "--only-file", "*/lz4.c",
+        "--", "make", "-C", "lib", "liblz4.a", cwd=lz4_src,
+    )
+    assert "-fsanitize-coverage-allowlist=" in p.stderr
+    lib = lz4_src / "lib"
+    inst = instrumented(lib / "lz4.o")
+    assert inst["LZ4_compress_default"] and inst["LZ4_compress_fast"]
+    assert not inst["LZ4_decompress_safe"] and not inst["LZ4_versionNumber"]
+    for other in ("lz4hc.o", "lz4frame.o", "xxhash.o"):
+        assert_none_instrumented(lib / other)
+
+
+def test_only_file_gcc_and_only_function_refused(lz4_src: Path) -> None:
+    need("gcc-12")
+    kcov_build("--compiler", "gcc-12", "--only-file", "lib/lz4hc.c", "--", "make", "-C", "lib", "liblz4.a", cwd=lz4_src)
+    lib = lz4_src / "lib"
+    assert_all_instrumented(lib / "lz4hc.o")
+    for other in ("lz4.o", "lz4frame.o", "xxhash.o"):
+        assert_none_instrumented(lib / other)
+    p = kcov_build("--compiler", "gcc-12", "--only-function", "LZ4_*", "--", "make", cwd=lz4_src, check=False)
+    assert p.returncode == 64 and "gcc has no SanitizerCoverage allowlist" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
