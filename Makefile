@@ -1,11 +1,16 @@
 # The two entry points of the README; each does the whole set-up first.
-.PHONY: setup demo test bench clean
+.PHONY: setup demo demo-kernel test bench clean
 
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
 	.venv/bin/python examples/demo.py
+
+# Our kcov.ko on Debian's stock kernel (no CONFIG_KCOV), an instrumented
+# fs/minix from linux-source-6.1, traced per file operation in a VM.
+demo-kernel: setup
+	.venv/bin/python examples/kernel/demo_kernel.py
 
 test: setup
 	.venv/bin/python -m pytest

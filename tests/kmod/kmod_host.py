@@ -15,8 +15,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "vm"))
+sys.path.insert(0, str(REPO / "examples" / "kernel"))  # kmodules: minix.ko, shared with the demo
 
 from harness import STOCK_KERNEL, VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
+import kmodules  # noqa: E402,F401
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -72,6 +74,7 @@ class Junit:
     errors: int
     skipped: int
     failed: list[str]
+    passed: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, path: Path) -> Junit | None:
@@ -82,8 +85,10 @@ class Junit:
         assert suite is not None
         failed = [f"{c.get('classname')}::{c.get('name')}" for c in suite.iter("testcase")
                   if c.find("failure") is not None or c.find("error") is not None]
+        passed = tuple(f"{c.get('classname')}::{c.get('name')}" for c in suite.iter("testcase")
+                       if not any(c.find(k) is not None for k in ("failure", "error", "skipped")))
         return cls(int(suite.get("tests", 0)), int(suite.get("failures", 0)),
-                   int(suite.get("errors", 0)), int(suite.get("skipped", 0)), failed)
+                   int(suite.get("errors", 0)), int(suite.get("skipped", 0)), failed, passed)
 
     def summary(self) -> str:
         return (f"{self.tests} tests, {self.failures} failed, {self.errors} errors, "
