@@ -52,6 +52,8 @@ REQS=(
   "libclang==18.1.1"
   # the VM harness (tests/vm): boots kernels over the host's file system
   "virtme-ng==1.42"
+  # model-based tests and fuzzing (tests/reliability)
+  "hypothesis==6.*"
 )
 stamp=.venv/.kcov-reqs
 want="${REQS[*]}"

@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             print("kcov-run: --max-entries must be at least 2", file=sys.stderr)
             return 64  # EX_USAGE
         env["KCOV_MAX_ENTRIES"] = str(args.max_entries)
+    if not args.program or "\0" in args.program:
+        print("kcov-run: the program name is empty or not a path", file=sys.stderr)
+        return 64  # EX_USAGE
     try:
         os.execvpe(args.program, [args.program, *args.args], env)
     except FileNotFoundError:

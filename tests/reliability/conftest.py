@@ -1,0 +1,60 @@
+"""Fixtures for the reliability suite: the instrumented library the
+model-based test records from, built once per session with kcov-build."""
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+BIN = Path(sys.executable).parent
+CC = "clang-19"
+
+
+def need_tool(name: str) -> str:
+    """The path of `name`; skip without it, except in CI where it must exist."""
+    path = shutil.which(name) or (str(BIN / name) if (BIN / name).is_file() else None)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required in CI")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kcov_build() -> str:
+    return need_tool("kcov-build")
+
+
+@pytest.fixture(scope="session")
+def rec_lib_path(kcov_build: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data/rec.c as an instrumented shared library (kcov-build, clang-19)."""
+    need_tool(CC)
+    import kcov
+
+    out = tmp_path_factory.mktemp("rec") / "librec.so"
+    cmd = [kcov_build, "--", CC, "-O1", "-fPIC", "-shared",
+           f"-I{kcov.get_include()}", str(DATA / "rec.c"), "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def rec_lib(rec_lib_path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(rec_lib_path))
+    lib.repeat.argtypes = [ctypes.c_int]
+    lib.repeat.restype = ctypes.c_int
+    return lib
+
+
+@pytest.fixture(scope="session")
+def page() -> int:
+    return mmap.PAGESIZE
