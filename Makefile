@@ -1,5 +1,5 @@
 # The two entry points of the README; each does the whole set-up first.
-.PHONY: setup demo demo-kernel test bench clean
+.PHONY: setup demo demo-kernel test bench bench-kernel clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,10 @@ test: setup
 
 bench: setup
 	.venv/bin/python benchmarks/bench_callbacks.py
+
+# kcov.ko against the in-tree kcov: two kernels, one workload (minutes).
+bench-kernel: setup
+	.venv/bin/python benchmarks/kmod_anchor.py
 
 clean:
 	rm -rf build .cache
