@@ -87,7 +87,6 @@ def caller_for() -> Iterator[Any]:
 @pytest.mark.parametrize("row", T.TABLE, ids=str)
 def test_invalid_call(caller_for: Any, row: Any) -> None:
     c, k = caller_for(row.abi, row.state)
-    state_before = k.state.name
     with pytest.raises(kcov.KcovError) as ei:
         c.call(k, row.cmd, row.arg)
     assert ei.value.errno == row.err, f"{row}: got {E.errorcode.get(ei.value.errno)}"
