@@ -70,6 +70,8 @@ sys.path.insert(0, str(REPO / "tests" / "vm"))
 
 from harness import VENV_BIN, Vm, VmResult, dmesg_problems  # noqa: E402
 
+from kcov_build._util import write_atomic  # noqa: E402
+
 PROG = "kmod_anchor"
 LINUX_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 KCONF = REPO / "kernel_conf"
@@ -99,20 +101,6 @@ class AnchorError(Exception):
 
 def say(msg: str) -> None:
     print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def tool_env() -> dict[str, str]:

@@ -40,7 +40,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -48,6 +47,8 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+
+from ._util import write_atomic
 
 __all__ = [
     "AnalysisError",
@@ -771,7 +772,7 @@ def write_inventory(functions: Iterable[Function], path: str | Path) -> None:
         "producer": f"kcov-build {_toolkit_version()}",
         "functions": [asdict(f) for f in functions],
     }
-    _atomic_write(Path(path), json.dumps(doc, indent=1) + "\n")
+    write_atomic(Path(path), json.dumps(doc, indent=1) + "\n")
 
 
 def read_inventory(path: str | Path) -> list[Function]:
@@ -803,20 +804,6 @@ def _toolkit_version() -> str:
         return version("kcov")
     except Exception:  # noqa: BLE001
         return "unknown"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------
@@ -1196,7 +1183,7 @@ def _main_inventory(argv: Sequence[str]) -> int:
             tag = f"  [no coverage: {f.reason}]" if f.no_coverage else ""
             print(f"{f.file}:{f.start_line}-{f.end_line}\t{f.name}{tag}")
     if opts.ignorelist is not None:
-        _atomic_write(Path(opts.ignorelist), ignorelist_text(fns))
+        write_atomic(Path(opts.ignorelist), ignorelist_text(fns))
     excluded = sum(f.no_coverage for f in fns)
     print(f"{PROG}: {len(fns)} functions in {len(entries)} file(s), {excluded} opted out of coverage",
           file=sys.stderr)

@@ -22,16 +22,15 @@ import json
 import os
 import re
 import shlex
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from ._paths import RuntimePaths
+from ._util import run_foreground, write_atomic
 from .settings import Settings, capability_error, cxx_for, identify, newest_clang, resolve
-from .wrap import ENV_LOG, ENV_VERBOSE, coverage_flags, ensure_state, link_flags, write_atomic
+from .wrap import ENV_LOG, ENV_VERBOSE, coverage_flags, ensure_state, link_flags, rule_flags
 
 PROG = "kcov-build"
 MAKES = frozenset({"make", "gmake", "bmake", "remake"})
@@ -153,21 +152,6 @@ def _inject(cmd: list[str], cc: str, cxx: str) -> list[str]:
     return list(cmd)
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> int:
-    try:
-        proc = subprocess.Popen(cmd, env=env)
-    except OSError as e:
-        print(f"{PROG}: {cmd[0]}: {e.strerror}", file=sys.stderr)
-        return 126
-    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
-    try:
-        rc = proc.wait()
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-    return 128 - rc if rc < 0 else rc
-
-
 def _read_log(path: str) -> list[dict[str, object]]:
     seen: dict[tuple[str, str], dict[str, object]] = {}
     try:
@@ -186,10 +170,8 @@ def _read_log(path: str) -> list[dict[str, object]]:
 def summary(s: Settings, state: Path, paths: RuntimePaths) -> list[str]:
     """What is injected, as printed by --dry-run and --verbose."""
     cov = coverage_flags(s.mode)
-    if s.family == "clang" and (s.exclude_files or s.exclude_functions):
-        cov.append(f"-fsanitize-coverage-ignorelist={state / 'ignorelist.txt'}")
-    if s.family == "clang" and s.only_functions:
-        cov.append(f"-fsanitize-coverage-allowlist={state / 'allowlist.txt'}")
+    if s.family == "clang":
+        cov += rule_flags(s, state)
     lines = [
         f"compiler: {s.cc} ({s.family} {'.'.join(map(str, s.version))})".replace(" )", ")"),
         f"c++ compiler: {s.cxx or 'none'}",
@@ -256,14 +238,14 @@ def run_build(
         os.close(log_fd)
         env[ENV_LOG] = log
     try:
-        rc = _run(new, env)
+        rc = run_foreground(new, PROG, env)
         if log is not None:
             entries = _read_log(log)
             if rc != 0:
                 print(f"{PROG}: the build failed (status {rc}); no compile database or inventory written", file=sys.stderr)
             else:
                 if compdb:
-                    write_atomic(Path(compdb), json.dumps(entries, indent=1) + "\n")
+                    write_atomic(Path(compdb), json.dumps(entries, indent=1) + "\n", mode=0o644)
                     print(f"{PROG}: wrote {compdb} ({len(entries)} compiles)", file=sys.stderr)
                 if inventory:
                     from . import analysis

@@ -25,18 +25,18 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
-import subprocess
 import sys
 from typing import NoReturn, Sequence
 
 from ._paths import RuntimePaths, runtime_paths
+from ._util import run_foreground
 from .settings import (
     ABIS, MODES, RUNTIMES, Settings, SettingsError, absolute_glob, capability_error, check_values,
     identify, load_profile, resolve,
 )
 from .wrap import (  # noqa: F401  (classify is part of the module's API)
-    Classification, classify, coverage_flags, ensure_state, include_flags, link_flags, rewrite,
+    Classification, classify, coverage_flags, ensure_state, has_list_rules, include_flags, link_flags, rewrite,
+    rule_flags,
 )
 
 PROG = "kcov-build"
@@ -145,20 +145,7 @@ def _split_own_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _run(cmd: list[str]) -> int:
-    try:
-        proc = subprocess.Popen(cmd)
-    except OSError as e:
-        print(f"{PROG}: {cmd[0]}: {e.strerror}", file=sys.stderr)
-        return 126
-    # Like system(3): the terminal's ^C and ^\ reach the compiler too; let
-    # it decide, and report how it ended instead of dying with a traceback.
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)}
-    try:
-        rc = proc.wait()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    return 128 - rc if rc < 0 else rc
+    return run_foreground(cmd, PROG)
 
 
 def make_settings(opts: argparse.Namespace) -> Settings:
@@ -188,10 +175,8 @@ def make_settings(opts: argparse.Namespace) -> Settings:
 def _query(name: str, s: Settings, paths: RuntimePaths) -> str:
     if name == "cflags":
         flags = [*coverage_flags(s.mode), *include_flags(paths, s.abi), *s.cflags]
-        if s.exclude_files or s.exclude_functions:
-            flags.append(f"-fsanitize-coverage-ignorelist={ensure_state(s) / 'ignorelist.txt'}")
-        if s.only_functions:
-            flags.append(f"-fsanitize-coverage-allowlist={ensure_state(s) / 'allowlist.txt'}")
+        if has_list_rules(s):
+            flags += rule_flags(s, ensure_state(s))
         return shlex.join(flags)
     if name == "ldflags":
         return shlex.join(link_flags(paths, s.runtime == "static")) if s.runtime != "none" else ""
@@ -225,7 +210,7 @@ def _compile(cmd: list[str], s: Settings, paths: RuntimePaths, opts: argparse.Na
         if msg is not None:
             print(f"{PROG}: {msg}", file=sys.stderr)
             return EX_USAGE
-    needs_state = kind.compiles and bool(s.exclude_files or s.exclude_functions or s.only_functions or s.needs_analysis)
+    needs_state = kind.compiles and (has_list_rules(s) or s.needs_analysis)
     state = ensure_state(s) if needs_state else None
     r = rewrite(cmd, s, paths, state=state)
     for n in r.notes:

@@ -79,6 +79,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from . import _util
+
 PROG = "kcov-build"
 FORMAT = "kcov-build-config"
 FORMAT_VERSION = 1
@@ -830,22 +832,9 @@ def with_coverage(result: Result, redundant: bool = False) -> tuple[str, list[st
 
 
 def write_atomic(path: Path, text: str) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        _util.write_atomic(path, text, errors="surrogateescape", mkdir=False)
     except OSError as e:
-        raise ConfigError(EX_CANTCREAT, f"{path}: cannot write: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise ConfigError(EX_CANTCREAT, f"{path}: cannot write: {e.strerror}") from None
 
 

@@ -31,7 +31,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NoReturn, Sequence
+
+from ._util import exit_status, terminal_signals_ignored, write_atomic
 
 PROG = "kcov-build kernel"
 
@@ -319,25 +320,23 @@ class Runner:
         ticker = threading.Thread(target=self._tick, args=(what, t0, state, stop), daemon=True)
         if progress:
             ticker.start()
-        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)}
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                self.log.write(line)
-                m = _OBJ_LINE.match(line)
-                if m is not None:
-                    state["objs"] += 1
-                    state["last"] = m.group(2)
-            rc = proc.wait()
+            with terminal_signals_ignored():
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    self.log.write(line)
+                    m = _OBJ_LINE.match(line)
+                    if m is not None:
+                        state["objs"] += 1
+                        state["last"] = m.group(2)
+                rc = proc.wait()
         finally:
-            for s, h in old.items():
-                signal.signal(s, h)
             stop.set()
             self.log.flush()
         if progress:
             ticker.join()
             _say(f"{what}: {state['objs']} objects compiled in {_elapsed(t0)}")
-        return 128 - rc if rc < 0 else rc
+        return exit_status(rc)
 
     @staticmethod
     def _tick(what: str, t0: float, state: dict[str, object], stop: threading.Event) -> None:
@@ -377,7 +376,7 @@ def configure(b: Build, r: Runner, base: str, fragments: list[Path]) -> None:
             raise KernelError(f"--base {base}: not tinyconfig, defconfig, olddefconfig or a file", EX_NOINPUT)
         read_fragment(src)  # reject a malformed base before make sees it
         if src.resolve() != dotconfig.resolve():
-            _atomic_copy(src, dotconfig)
+            write_atomic(dotconfig, src.read_bytes())
     merge = [str(b.src / "scripts" / "kconfig" / "merge_config.sh"), "-m", "-O", str(b.out),
              str(dotconfig), *map(str, fragments)]
     _step(r, merge, "merge_config.sh -m")
@@ -402,19 +401,6 @@ def _step(r: Runner, cmd: list[str], what: str) -> None:
     if rc != 0:
         print(r.tail(), file=sys.stderr)
         raise KernelError(f"{what} failed (exit {rc}); full log in {r.log_path}", rc)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".config.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(src.read_bytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build(b: Build, r: Runner, targets: list[str]) -> Path:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NoReturn, Sequence
 
 from ._paths import RuntimePaths
+from ._util import exit_status, terminal_signals_ignored, write_atomic
 from .settings import MODES, Settings
 
 PROG = "kcov-build"
@@ -219,40 +220,22 @@ def state_dir(s: Settings) -> Path:
     return Path(root) / f"wrap-{key}"
 
 
-def write_atomic(path: Path, data: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def ensure_state(s: Settings, python: str | None = None) -> Path:
     """Create (or reuse) the state directory: settings, ignorelist, wrappers."""
     d = state_dir(s)
     settings = json.dumps(s.to_json(), indent=1, sort_keys=True) + "\n"
     if not (d / "settings.json").is_file() or (d / "settings.json").read_text() != settings:
-        write_atomic(d / "ignorelist.txt", ignorelist_text(s))
-        write_atomic(d / "allowlist.txt", allowlist_text(s))
+        write_atomic(d / "ignorelist.txt", ignorelist_text(s), mode=0o644)
+        write_atomic(d / "allowlist.txt", allowlist_text(s), mode=0o644)
         py = python or sys.executable
         for name in ("cc", "c++"):
             write_atomic(
                 d / name,
                 "#!/bin/sh\n# kcov-build compiler wrapper (generated; see kcov-build --help)\n"
                 f"exec {shlex.quote(py)} -I -m kcov_build.wrap {shlex.quote(str(d))} {name} \"$@\"\n",
-                0o755,
+                mode=0o755,
             )
-        write_atomic(d / "settings.json", settings)  # last: it marks the directory complete
+        write_atomic(d / "settings.json", settings, mode=0o644)  # last: it marks the directory complete
     return d
 
 
@@ -296,8 +279,19 @@ def _strip_for_compile(args: Sequence[str], drop: set[int]) -> list[str]:
     return out
 
 
-def _has_rules(s: Settings) -> bool:
-    return bool(s.exclude_files or s.exclude_functions)
+def has_list_rules(s: Settings) -> bool:
+    """Whether the rules need clang's ignorelist or allowlist."""
+    return bool(s.exclude_files or s.exclude_functions or s.only_functions)
+
+
+def rule_flags(s: Settings, state: Path) -> list[str]:
+    """clang's -fsanitize-coverage-ignorelist/-allowlist for the user's rules."""
+    flags: list[str] = []
+    if s.exclude_files or s.exclude_functions:
+        flags.append(f"-fsanitize-coverage-ignorelist={state / 'ignorelist.txt'}")
+    if s.only_functions:
+        flags.append(f"-fsanitize-coverage-allowlist={state / 'allowlist.txt'}")
+    return flags
 
 
 def _gcc_honours(reason: str | None, s: Settings) -> bool:
@@ -359,7 +353,7 @@ def _tu_ignorelist(src: str, cmd: Sequence[str], cwd: str, s: Settings, state: P
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = state / "tu" / f"{key}.txt"
     if not path.is_file():
-        write_atomic(path, text)
+        write_atomic(path, text, mode=0o644)
     return str(path), None
 
 
@@ -418,10 +412,7 @@ def rewrite(
             instrumented = True
             front += coverage_flags(s.mode)
             if s.family == "clang" and state is not None:
-                if _has_rules(s):
-                    front.append(f"-fsanitize-coverage-ignorelist={state / 'ignorelist.txt'}")
-                if s.only_functions:
-                    front.append(f"-fsanitize-coverage-allowlist={state / 'allowlist.txt'}")
+                front += rule_flags(s, state)
                 if s.needs_analysis:
                     for k, src in enumerate(c.sources):
                         if src == "-" or k in excluded:
@@ -532,23 +523,20 @@ def wrapper_main(argv: Sequence[str]) -> NoReturn:
 
 def execute(r: Rewrite) -> int:
     """Run the commands of r in order; the first failure's status is returned."""
-    import signal
     import subprocess
 
-    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
     try:
-        for cmd in r.commands():
-            try:
-                rc = subprocess.call(cmd)
-            except OSError as e:
-                print(f"{PROG}: {cmd[0]}: {e.strerror}", file=sys.stderr)
-                return 126
-            if rc != 0:
-                return 128 - rc if rc < 0 else rc
+        with terminal_signals_ignored():
+            for cmd in r.commands():
+                try:
+                    rc = subprocess.call(cmd)
+                except OSError as e:
+                    print(f"{PROG}: {cmd[0]}: {e.strerror}", file=sys.stderr)
+                    return 126
+                if rc != 0:
+                    return exit_status(rc)
         return 0
     finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
         for t in r.temps:
             try:
                 os.unlink(t)
