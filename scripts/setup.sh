@@ -17,6 +17,9 @@ APT_PACKAGES=(
   linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio kmod rsync xz-utils
   # the VM harness: the stock kernel under qemu (TCG) via virtme-ng
   linux-image-amd64 qemu-system-x86 busybox-static udev
+  # kcov.report's format tests: genhtml reads our lcov, headless Chromium
+  # opens our HTML report
+  lcov chromium
 )
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -54,6 +57,8 @@ REQS=(
   "virtme-ng==1.42"
   # model-based tests and fuzzing (tests/reliability)
   "hypothesis==6.*"
+  # kcov.report's format tests: Cobertura XML checked against its DTD
+  "lxml==5.*"
 )
 stamp=.venv/.kcov-reqs
 want="${REQS[*]}"

@@ -75,7 +75,8 @@ class Module:
     ``key`` names it across runs: ``"build-id:<hex>"`` when the ELF file has
     a GNU build id, otherwise ``"name:<name>"``.  ``kind`` is one of
     ``exe``, ``dso``, ``kmod`` (offsets relative to ``.text``) or
-    ``vmlinux``."""
+    ``vmlinux``; ``lcov`` is a source file read from an lcov tracefile
+    (offsets are line numbers, see :mod:`kcov.report.formats.lcov.read`)."""
 
     key: str
     name: str
