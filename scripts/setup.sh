@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential gcc-12 g++-12 make git pkg-config
   clang-19 llvm-19 lld-19 clang-14 llvm-14
+  # source-based coverage (tests/profile): every clang of Debian 12 with its
+  # llvm-profdata/llvm-cov, and compiler-rt's profile runtime as the reference
+  clang-16 llvm-16 libclang-rt-14-dev libclang-rt-16-dev libclang-rt-19-dev
+  clang-tools-19  # sancov-19, which reads our .sancov files
   python3 python3-venv python3-dev
   binutils valgrind
   # kcov-build's tests: upstream builds (cmake/ninja come from the venv)

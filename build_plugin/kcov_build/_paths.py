@@ -14,6 +14,13 @@ class RuntimePaths:
     preload: Path
     compat_dir: Path
 
+    def profile_stub(self, raw_version: int | None) -> Path:
+        """The per-image object of the profile runtime (runtime/profile/module.c)
+        that expects `raw_version` (8 or 10), or decides from the sections."""
+        if raw_version in (8, 10):
+            return self.lib_dir / f"kcovprof-module-v{raw_version}.o"
+        return self.lib_dir / "kcovprof-module.o"
+
 
 def runtime_paths() -> RuntimePaths:
     import kcov

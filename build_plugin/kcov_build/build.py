@@ -30,7 +30,7 @@ from typing import Sequence
 from ._paths import RuntimePaths
 from ._util import run_foreground, write_atomic
 from .settings import Settings, capability_error, cxx_for, identify, newest_clang, resolve
-from .wrap import ENV_LOG, ENV_VERBOSE, coverage_flags, ensure_state, link_flags, rule_flags
+from .wrap import ENV_LOG, ENV_VERBOSE, ensure_state, instrumentation_flags, link_flags, profile_link_flags, rule_flags
 
 PROG = "kcov-build"
 MAKES = frozenset({"make", "gmake", "bmake", "remake"})
@@ -169,15 +169,16 @@ def _read_log(path: str) -> list[dict[str, object]]:
 
 def summary(s: Settings, state: Path, paths: RuntimePaths) -> list[str]:
     """What is injected, as printed by --dry-run and --verbose."""
-    cov = coverage_flags(s.mode)
-    if s.family == "clang":
+    cov = instrumentation_flags(s)
+    if s.family == "clang" and s.sancov:
         cov += rule_flags(s, state)
     lines = [
         f"compiler: {s.cc} ({s.family} {'.'.join(map(str, s.version))})".replace(" )", ")"),
         f"c++ compiler: {s.cxx or 'none'}",
         f"compile flags: {shlex.join(cov + s.cflags)}",
         "link flags (hosted links; none for kernel code): "
-        + ("none" if s.runtime == "none" else shlex.join(link_flags(paths, s.runtime == "static"))),
+        + ("none" if s.runtime == "none" else shlex.join(
+            profile_link_flags(s, paths) + link_flags(paths, s.runtime == "static"))),
     ]
     if s.abi:
         lines.append(f"include: -I{paths.compat_dir / s.abi}")

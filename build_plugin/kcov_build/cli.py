@@ -5,8 +5,11 @@
     kcov-build [OPTIONS] --cflags | --ldflags | --includes | --libdir | --cmakedir
     kcov-build config | kernel | inventory | check ...   (see kcov-build NAME --help)
 
-A call that compiles gets -fsanitize-coverage=...; a call that links (an
-executable or a -shared object) gets the runtime.  Preprocessing-only calls
+A call that compiles gets -fsanitize-coverage=... (with --sbcc, clang's
+source-based coverage instead: -fprofile-instr-generate -fcoverage-mapping;
+with --sbcc and --mode, both); a call that links (an executable or a
+-shared object) gets the runtime, and with --sbcc our profile runtime
+instead of compiler-rt's.  Preprocessing-only calls
 (-E, -M, -MM) and queries are left alone.  A command whose name is not a
 compiler's is a build: it runs with compiler wrappers in place (build.py),
 each compile going through the same rewriting (wrap.py).
@@ -34,9 +37,9 @@ from .settings import (
     ABIS, MODES, RUNTIMES, Settings, SettingsError, absolute_glob, capability_error, check_values,
     identify, load_profile, resolve,
 )
-from .wrap import (  # noqa: F401  (classify is part of the module's API)
-    Classification, classify, coverage_flags, ensure_state, has_list_rules, include_flags, link_flags, rewrite,
-    rule_flags,
+from .wrap import (  # noqa: F401  (classify, coverage_flags are part of the module's API)
+    Classification, classify, coverage_flags, ensure_state, has_list_rules, include_flags, instrumentation_flags,
+    link_flags, profile_link_flags, rewrite, rule_flags,
 )
 
 PROG = "kcov-build"
@@ -82,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", choices=sorted(MODES), default=None,
                    help="what to instrument: trace-pc, trace-cmp (implies pc), or both (default: pc,cmp)")
+    p.add_argument("--sbcc", action="store_true", default=None,
+                   help="source-based coverage (clang: -fprofile-instr-generate -fcoverage-mapping) with kcov's "
+                   "profile runtime; programs write LLVM_PROFILE_FILE (default.profraw) at exit. "
+                   "Without --mode, no SanitizerCoverage")
     p.add_argument("--abi", choices=ABIS, default=None,
                    help="put that OS's kcov compat headers (<sys/kcov.h>, <linux/kcov.h>) on the include path")
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
@@ -155,8 +162,11 @@ def make_settings(opts: argparse.Namespace) -> Settings:
     runtime = opts.runtime or ("static" if opts.static_runtime else None) or prof.get("runtime", "shared")
     if opts.static_runtime and opts.runtime not in (None, "static"):
         raise UsageError(f"--static-runtime conflicts with --runtime {opts.runtime}")
+    sbcc = bool(opts.sbcc or prof.get("sbcc", False))
     s = Settings(
         mode=opts.mode or prof.get("mode", "pc,cmp"),
+        sancov=not sbcc or bool(opts.mode or prof.get("mode")),
+        sbcc=sbcc,
         abi=opts.abi or prof.get("abi"),
         runtime=runtime,
         compiler=opts.compiler or prof.get("compiler"),
@@ -174,12 +184,14 @@ def make_settings(opts: argparse.Namespace) -> Settings:
 
 def _query(name: str, s: Settings, paths: RuntimePaths) -> str:
     if name == "cflags":
-        flags = [*coverage_flags(s.mode), *include_flags(paths, s.abi), *s.cflags]
-        if has_list_rules(s):
+        flags = [*instrumentation_flags(s), *include_flags(paths, s.abi), *s.cflags]
+        if has_list_rules(s) and s.sancov:
             flags += rule_flags(s, ensure_state(s))
         return shlex.join(flags)
     if name == "ldflags":
-        return shlex.join(link_flags(paths, s.runtime == "static")) if s.runtime != "none" else ""
+        if s.runtime == "none":
+            return ""
+        return shlex.join([*profile_link_flags(s, paths), *link_flags(paths, s.runtime == "static")])
     if name == "includes":
         return shlex.join(include_flags(paths, s.abi))
     if name == "libdir":
@@ -202,10 +214,16 @@ def _compile(cmd: list[str], s: Settings, paths: RuntimePaths, opts: argparse.Na
     if kind.links and s.runtime != "none" and not lib.is_file():
         print(f"{PROG}: runtime not found at {lib}; reinstall kcov", file=sys.stderr)
         return EX_UNAVAILABLE
+    if kind.links and s.runtime != "none" and s.sbcc and not paths.profile_stub(None).is_file():
+        print(f"{PROG}: profile runtime not found at {paths.profile_stub(None)}; reinstall kcov", file=sys.stderr)
+        return EX_UNAVAILABLE
     s.cc = cc
-    if kind.compiles:
+    if kind.compiles or (s.sbcc and kind.links):
+        # A --sbcc link needs the version too: it picks the runtime's
+        # per-image object for the compiler's raw profile format.
         comp = identify(cc)
         s.family, s.version = comp.family, comp.version
+    if kind.compiles:
         msg = capability_error(s, cc)
         if msg is not None:
             print(f"{PROG}: {msg}", file=sys.stderr)

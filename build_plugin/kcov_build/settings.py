@@ -22,6 +22,9 @@ from typing import Any
 MODES = {"pc": "trace-pc", "cmp": "trace-pc,trace-cmp", "pc,cmp": "trace-pc,trace-cmp"}
 ABIS = ("freebsd", "netbsd", "openbsd", "linux")
 RUNTIMES = ("shared", "static", "none")
+# Source-based coverage (--sbcc): clang's frontend instrumentation, whose raw
+# profile layout our runtime writes per clang version (runtime/profile).
+SBCC_FLAGS = ("-fprofile-instr-generate", "-fcoverage-mapping")
 
 # The project's own no-coverage annotation (defined in kcovrt.h) is always
 # looked for when source analysis runs.
@@ -110,6 +113,8 @@ def cxx_for(cc: str) -> str | None:
 @dataclass
 class Settings:
     mode: str = "pc,cmp"
+    sancov: bool = True  # inject -fsanitize-coverage (off for --sbcc without --mode)
+    sbcc: bool = False  # inject -fprofile-instr-generate -fcoverage-mapping
     abi: str | None = None
     runtime: str = "shared"
     compiler: str | None = None  # as asked (--compiler or profile)
@@ -163,7 +168,7 @@ def absolute_glob(pattern: str, base: str) -> str:
 
 
 _PROFILE_KEYS = {
-    "mode": str, "abi": str, "runtime": str, "compiler": str,
+    "mode": str, "sbcc": bool, "abi": str, "runtime": str, "compiler": str,
     "exclude-file": list, "exclude-function": list, "only-file": list, "only-function": list,
     "annotation": list,
     "analyze": bool, "cflags": list,
@@ -201,6 +206,8 @@ def load_profile(path: str) -> dict[str, Any]:
 
 
 def check_values(s: Settings) -> None:
+    if not s.sancov and not s.sbcc:
+        raise SettingsError("nothing to instrument: give --mode or --sbcc")
     if s.mode not in MODES:
         raise SettingsError(f"mode '{s.mode}' is not one of {', '.join(sorted(MODES))}")
     if s.abi is not None and s.abi not in ABIS:
@@ -209,13 +216,42 @@ def check_values(s: Settings) -> None:
         raise SettingsError(f"runtime '{s.runtime}' is not one of {', '.join(RUNTIMES)}")
 
 
+def sbcc_raw_version(version: tuple[int, ...]) -> int | None:
+    """The raw profile version a clang of this version writes, if our
+    runtime writes it too (InstrProfData.inc of LLVM 14, 16 and 19)."""
+    if not version:
+        return None
+    major = version[0]
+    if 14 <= major <= 17:
+        return 8
+    if 19 <= major <= 22:
+        return 10
+    return None
+
+
 def capability_error(s: Settings, cc: str) -> str | None:
     """A message if the compiler cannot do what the settings ask for."""
     v = ".".join(map(str, s.version))
+    if s.sbcc:
+        if s.family != "clang":
+            return (
+                f"--sbcc needs clang: {cc} is {'GCC' if s.family == 'gcc' else 'not clang'}, and source-based "
+                "coverage is clang's -fprofile-instr-generate -fcoverage-mapping (gcc's --coverage is gcov)"
+            )
+        if s.version and sbcc_raw_version(s.version) is None:
+            return (
+                f"--sbcc: {cc} is clang {v}, whose raw profile format the kcov profile runtime does not write "
+                "(it writes v8 for clang 14-17 and v10 for clang 19-22)"
+            )
+        if (s.exclude_functions or s.only_functions) and not s.sancov:
+            return (
+                "--exclude-function and --only-function apply to SanitizerCoverage (--mode), not to --sbcc; "
+                "use --exclude-file or --only-file"
+            )
     if s.family == "gcc" and s.version:
         if s.version < (6,):
             return f"{cc} is GCC {v}, which has no -fsanitize-coverage=trace-pc (GCC 6 added it); use GCC >= 6 or clang"
-        if "cmp" in s.mode and s.version < (8,):
+        if s.sancov and "cmp" in s.mode and s.version < (8,):
             return (
                 f"{cc} is GCC {v}, which has no -fsanitize-coverage=trace-cmp (GCC 8 added it); "
                 "use --mode pc or a newer compiler"

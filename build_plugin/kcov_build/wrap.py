@@ -28,7 +28,7 @@ from typing import NoReturn, Sequence
 
 from ._paths import RuntimePaths
 from ._util import exit_status, terminal_signals_ignored, write_atomic
-from .settings import MODES, Settings
+from .settings import MODES, SBCC_FLAGS, Settings, sbcc_raw_version
 
 PROG = "kcov-build"
 ENV_VERBOSE = "KCOV_BUILD_VERBOSE"
@@ -143,6 +143,24 @@ def classify(args: Sequence[str]) -> Classification:
 
 def coverage_flags(mode: str) -> list[str]:
     return [f"-fsanitize-coverage={MODES[mode]}"]
+
+
+def instrumentation_flags(s: Settings) -> list[str]:
+    """What a compile gets: SanitizerCoverage (--mode), source-based
+    coverage (--sbcc), or both."""
+    return [*(coverage_flags(s.mode) if s.sancov else []), *(SBCC_FLAGS if s.sbcc else [])]
+
+
+def profile_link_flags(s: Settings, paths: RuntimePaths) -> list[str]:
+    """--sbcc: the per-image object of our profile runtime, for the raw
+    profile version of the clang at hand.  It also defines
+    __llvm_profile_runtime, so that the driver's -u__llvm_profile_runtime
+    pulls nothing from compiler-rt's libclang_rt.profile.a (which the
+    driver adds to any link that carries -fprofile-instr-generate)."""
+    if not s.sbcc:
+        return []
+    version = sbcc_raw_version(s.version) if s.family == "clang" else None
+    return [str(paths.profile_stub(version))]
 
 
 def include_flags(paths: RuntimePaths, abi: str | None) -> list[str]:
@@ -410,8 +428,8 @@ def rewrite(
             excluded = list(range(len(c.sources)))
         if len(excluded) < len(c.sources):
             instrumented = True
-            front += coverage_flags(s.mode)
-            if s.family == "clang" and state is not None:
+            front += instrumentation_flags(s)
+            if s.family == "clang" and state is not None and s.sancov:
                 front += rule_flags(s, state)
                 if s.needs_analysis:
                     for k, src in enumerate(c.sources):
@@ -446,13 +464,14 @@ def rewrite(
             args = [objs.get(i, a) for i, a in enumerate(args)]
     front += abi_front
     if c.links and not kernel and s.runtime != "none":
-        if instrumented and s.family == "clang":
+        if instrumented and s.family == "clang" and s.sancov:
             # Seeing -fsanitize-coverage on a link, clang's driver links
             # libclang_rt.ubsan_standalone into executables, whole-archive.
             # Its weak no-op __sanitizer_cov_trace_cmp* would then be
             # defined in the executable itself and win over libkcovrt's,
             # silently losing every comparison record.
             back.append("-fno-sanitize-link-runtime")
+        back += profile_link_flags(s, paths)
         back += link_flags(paths, s.runtime == "static")
     r.command = [cc, *front, *args, *back]
     return r

@@ -1,0 +1,587 @@
+/*
+ * profile.c - the raw profile (.profraw) serialiser: freestanding C.
+ *
+ * It includes only <stddef.h> and <stdint.h> and calls nothing: the hosted
+ * glue (hosted.c) and a kernel glue supply the section bounds and a sink.
+ * The layouts follow InstrProfData.inc of LLVM 14 and 16 (raw v8) and 19
+ * (raw v10), as Debian ships them, and compiler-rt's InstrProfilingWriter.c
+ * and InstrProfilingBuffer.c; kcovprof.h says how the version is chosen and
+ * what a snapshot guarantees while instrumented code keeps running.
+ *
+ * File layout (all words native-endian; pad8(n) zero bytes round n up to 8):
+ *   header            11 (v8) or 16 (v10) uint64_t words
+ *   binary ID         { u64 len; u8 id[len]; pad8(len) }, if the glue has one
+ *   data records      the __llvm_prf_data section as it is in memory
+ *   counters          NumCounters x 8 (x 1 with single-byte coverage), pad8
+ *   bitmaps (v10)     NumBitmapBytes, pad8
+ *   names             the __llvm_prf_names section, pad8
+ *   value data        one empty ValueProfData per record that has value sites
+ *
+ * Built without any instrumentation (CMakeLists.txt, KCOVPROF_NOINSTR): the
+ * serialiser must not count, nor trace, itself.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kcovprof.h"
+#include "noinstr.h"
+
+
+#define RAW_MAGIC64 0xFF6C70726F667281ULL /* 0xff "lprofr" 0x81 */
+#define RAW_MAGIC32 0xFF6C70726F665281ULL /* 0xff "lprofR" 0x81 */
+#define PTRSZ       ((uint32_t)sizeof(void *))
+/* The low 32 bits of the version word are the version (LLVM 18+ reserve
+ * the high 32 for variants; LLVM 14-17 only the top 8, a subset). */
+#define VERSION_OF(w) ((uint32_t)((w) & 0xffffffffULL))
+
+typedef uint64_t kp_u64 __attribute__((may_alias));
+typedef uint32_t kp_u32 __attribute__((may_alias));
+typedef uint16_t kp_u16 __attribute__((may_alias));
+typedef intptr_t kp_iptr __attribute__((may_alias));
+
+/*
+ * One data record layout.  Offsets in bytes; IntPtrT fields (CounterPtr,
+ * BitmapPtr, FunctionPointer, Values) are pointer-sized.
+ *   v8:  NameRef FuncHash CounterPtr FunctionPointer Values NumCounters
+ *        NumValueSites[2]
+ *   v10: NameRef FuncHash CounterPtr BitmapPtr FunctionPointer Values
+ *        NumCounters NumValueSites[3] NumBitmapBytes
+ */
+struct kp_layout {
+	uint32_t version;
+	uint32_t rec_size;
+	uint32_t hdr_words;
+	uint32_t value_kinds;  /* IPVK_Last + 1 */
+	uint32_t off_cnt_ptr;
+	uint32_t off_bits_ptr; /* 0: none */
+	uint32_t off_num_cnts;
+	uint32_t off_vsites;
+	uint32_t off_num_bits; /* 0: none */
+};
+
+static const struct kp_layout kp_v8 = {
+	.version = 8,
+	.rec_size = (24 + 3 * sizeof(void *) + 7) & ~7u,
+	.hdr_words = 11,
+	.value_kinds = 2,
+	.off_cnt_ptr = 16,
+	.off_bits_ptr = 0,
+	.off_num_cnts = 16 + 3 * sizeof(void *),
+	.off_vsites = 20 + 3 * sizeof(void *),
+	.off_num_bits = 0,
+};
+
+static const struct kp_layout kp_v10 = {
+	.version = 10,
+	.rec_size = (32 + 4 * sizeof(void *) + 7) & ~7u,
+	.hdr_words = 16,
+	.value_kinds = 3,
+	.off_cnt_ptr = 16,
+	.off_bits_ptr = 16 + sizeof(void *),
+	.off_num_cnts = 16 + 4 * sizeof(void *),
+	.off_vsites = 20 + 4 * sizeof(void *),
+	.off_num_bits = 28 + 4 * sizeof(void *),
+};
+
+#define HDR_MAX 16
+
+KCOVPROF_NOINSTR static const struct kp_layout *
+kp_layout_of(uint32_t version)
+{
+	if (version == KCOVPROF_RAW_V8)
+		return &kp_v8;
+	if (version == KCOVPROF_RAW_V10)
+		return &kp_v10;
+	return NULL;
+}
+
+KCOVPROF_NOINSTR static uint64_t
+kp_pad8(uint64_t n)
+{
+	return (8 - (n & 7)) & 7;
+}
+
+KCOVPROF_NOINSTR static uint64_t
+kp_span(const void *b, const void *e)
+{
+	if (b == NULL || e == NULL || (uintptr_t)e <= (uintptr_t)b)
+		return 0;
+	return (uint64_t)((uintptr_t)e - (uintptr_t)b);
+}
+
+KCOVPROF_PUBLIC const char *
+kcovprof_strerror(int err)
+{
+	switch (err) {
+	case KCOVPROF_OK:
+		return "success";
+	case KCOVPROF_EVERSION:
+		return "the instrumented code uses a raw profile version this runtime does not write "
+		    "(it writes 8 for clang 14-17 and 10 for clang 19-22)";
+	case KCOVPROF_EMISMATCH:
+		return "the instrumented code was built by another clang than the build expected "
+		    "(its raw profile version differs); rebuild it and link it with the same clang";
+	case KCOVPROF_ELAYOUT:
+		return "the profile sections match no raw profile layout this runtime writes "
+		    "(a compiler older than clang 14 or newer than this runtime?)";
+	case KCOVPROF_EVARIANT:
+		return "the instrumented code uses a profile variant this runtime cannot write "
+		    "(profile correlation or temporal profiling)";
+	case KCOVPROF_ENOSPC:
+		return "the buffer is too small for the profile";
+	case KCOVPROF_EWRITE:
+		return "writing the profile failed";
+	case KCOVPROF_EINCOMPAT:
+		return "the profile comes from another binary";
+	case KCOVPROF_EFORMAT:
+		return "not a raw profile of this layout (truncated or foreign)";
+	case KCOVPROF_EINVAL:
+		return "invalid argument or unknown module";
+	}
+	return "unknown error";
+}
+
+/* --- Layout detection ------------------------------------------------------ */
+
+/*
+ * Whether the data section parses as `l`: a whole number of records, each
+ * with counters inside the counters section (and bitmaps inside the bitmap
+ * section), as the reader will compute them from the relative pointers.
+ */
+KCOVPROF_NOINSTR static int
+kp_layout_fits(const struct kcovprof_sections *s, const struct kp_layout *l,
+    uint32_t csize)
+{
+	uint64_t dlen = kp_span(s->data_begin, s->data_end);
+	uintptr_t cb = (uintptr_t)s->cnts_begin, ce = cb + kp_span(s->cnts_begin, s->cnts_end);
+	uintptr_t bb = (uintptr_t)s->bits_begin, be = bb + kp_span(s->bits_begin, s->bits_end);
+	uint64_t i, n;
+
+	if (dlen == 0 || dlen % l->rec_size != 0)
+		return 0;
+	if (l->off_bits_ptr == 0 && be != bb)
+		return 0; /* a v8 compiler emits no bitmaps */
+	n = dlen / l->rec_size;
+	for (i = 0; i < n; i++) {
+		const char *r = s->data_begin + i * l->rec_size;
+		uint32_t nc = *(const kp_u32 *)(r + l->off_num_cnts);
+		uintptr_t c = (uintptr_t)r + (uintptr_t)*(const kp_iptr *)(r + l->off_cnt_ptr);
+
+		if (nc == 0 || c < cb || c >= ce || (c - cb) % csize != 0 ||
+		    (uint64_t)nc * csize > ce - c)
+			return 0;
+		if (l->off_num_bits != 0) {
+			uint32_t nb = *(const kp_u32 *)(r + l->off_num_bits);
+			uintptr_t b = (uintptr_t)r + (uintptr_t)*(const kp_iptr *)(r + l->off_bits_ptr);
+
+			if (nb != 0 && (b < bb || b >= be || nb > be - b))
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/* Bytes of the (empty) value-profile blob of one record, 0 if it has no sites. */
+KCOVPROF_NOINSTR static uint64_t
+kp_vp_size(const char *r, const struct kp_layout *l)
+{
+	uint64_t size = 0;
+	uint32_t k;
+
+	for (k = 0; k < l->value_kinds; k++) {
+		uint16_t ns = ((const kp_u16 *)(r + l->off_vsites))[k];
+
+		if (ns != 0)
+			size += (8 + (uint64_t)ns + 7) & ~7ULL; /* ValueProfRecord, SiteCountArray padded */
+	}
+	return size == 0 ? 0 : size + 8;                /* ValueProfData header */
+}
+
+KCOVPROF_NOINSTR static uint64_t
+kp_bid_block(const struct kcovprof_module *m)
+{
+	if (m->build_id_len == 0)
+		return 0;
+	return 8 + m->build_id_len + kp_pad8(m->build_id_len);
+}
+
+KCOVPROF_PUBLIC int
+kcovprof_module_init(struct kcovprof_module *m)
+{
+	const struct kcovprof_sections *s;
+	const struct kp_layout *l = NULL;
+	uint64_t word = 0, i, cbytes;
+	uint32_t csize = 8, v;
+	int err = KCOVPROF_OK;
+
+	if (m == NULL || m->abi != KCOVPROF_MODULE_ABI || m->build_id_len > KCOVPROF_BUILD_ID_MAX)
+		return KCOVPROF_EINVAL;
+	s = &m->sec;
+	m->version = 0;
+	m->record_size = 0;
+	m->counter_size = 0;
+	m->num_data = m->num_counters = m->num_bitmap_bytes = m->names_size = 0;
+	m->vp_size = m->size = 0;
+
+	if (m->raw_version_var != NULL) {
+		word = *m->raw_version_var;
+		v = VERSION_OF(word);
+		if (word & (KCOVPROF_VARIANT_DBG_CORRELATE | KCOVPROF_VARIANT_TEMPORAL))
+			err = KCOVPROF_EVARIANT;
+		else if (kp_layout_of(v) == NULL)
+			err = KCOVPROF_EVERSION;
+		else if (m->expect != 0 && m->expect != v)
+			err = KCOVPROF_EMISMATCH;
+		if (word & KCOVPROF_VARIANT_BYTE_COVERAGE)
+			csize = 1;
+	} else {
+		v = m->expect;
+		if (v != 0 && kp_layout_of(v) == NULL)
+			err = KCOVPROF_EVERSION;
+		word = v;
+	}
+	if (err != KCOVPROF_OK) {
+		m->version = word;
+		return m->status = err;
+	}
+
+	if (kp_span(s->data_begin, s->data_end) == 0) {
+		/* Nothing instrumented in this image (kcov-build links the stub
+		 * into every image it links): a valid, empty profile. */
+		l = kp_layout_of(v != 0 ? v : KCOVPROF_RAW_V10);
+		word = word != 0 ? word : l->version;
+	} else if (v != 0) {
+		l = kp_layout_of(v);
+		if (!kp_layout_fits(s, l, csize)) {
+			const struct kp_layout *o = l == &kp_v8 ? &kp_v10 : &kp_v8;
+
+			m->version = word;
+			return m->status = kp_layout_fits(s, o, csize) ? KCOVPROF_EMISMATCH
+			                                                : KCOVPROF_ELAYOUT;
+		}
+	} else {
+		int f8 = kp_layout_fits(s, &kp_v8, csize), f10 = kp_layout_fits(s, &kp_v10, csize);
+
+		if (f8 == f10)
+			return m->status = KCOVPROF_ELAYOUT; /* neither, or (never seen) both */
+		l = f8 ? &kp_v8 : &kp_v10;
+		word = l->version;
+	}
+
+	m->version = word;
+	m->record_size = l->rec_size;
+	m->counter_size = csize;
+	m->num_data = kp_span(s->data_begin, s->data_end) / l->rec_size;
+	m->num_counters = (kp_span(s->cnts_begin, s->cnts_end) + csize - 1) / csize;
+	m->num_bitmap_bytes = l->off_num_bits != 0 ? kp_span(s->bits_begin, s->bits_end) : 0;
+	m->names_size = kp_span(s->names_begin, s->names_end);
+	for (i = 0; i < m->num_data; i++)
+		m->vp_size += kp_vp_size(s->data_begin + i * l->rec_size, l);
+	cbytes = m->num_counters * csize;
+	m->size = l->hdr_words * 8 + kp_bid_block(m) + m->num_data * l->rec_size +
+	    cbytes + kp_pad8(cbytes) + m->names_size + kp_pad8(m->names_size) + m->vp_size;
+	if (l->off_num_bits != 0)
+		m->size += m->num_bitmap_bytes + kp_pad8(m->num_bitmap_bytes);
+	return m->status = KCOVPROF_OK;
+}
+
+/* --- Serialisation -------------------------------------------------------- */
+
+KCOVPROF_NOINSTR static const struct kp_layout *
+kp_ready(const struct kcovprof_module *m)
+{
+	if (m == NULL || m->abi != KCOVPROF_MODULE_ABI || m->status != KCOVPROF_OK)
+		return NULL;
+	return kp_layout_of(VERSION_OF(m->version));
+}
+
+KCOVPROF_NOINSTR static uint32_t
+kp_header(const struct kcovprof_module *m, const struct kp_layout *l, uint64_t *h)
+{
+	const struct kcovprof_sections *s = &m->sec;
+	uint64_t cbytes = m->num_counters * m->counter_size;
+	uint64_t ddelta = (uint64_t)((uintptr_t)s->cnts_begin - (uintptr_t)s->data_begin);
+	uint32_t n = 0;
+
+	h[n++] = sizeof(void *) == 8 ? RAW_MAGIC64 : RAW_MAGIC32;
+	h[n++] = m->version;
+	h[n++] = kp_bid_block(m);
+	h[n++] = m->num_data;
+	h[n++] = 0;                    /* PaddingBytesBeforeCounters (continuous mode only) */
+	h[n++] = m->num_counters;
+	h[n++] = kp_pad8(cbytes);      /* PaddingBytesAfterCounters */
+	if (l->version >= 10) {
+		h[n++] = m->num_bitmap_bytes;
+		h[n++] = kp_pad8(m->num_bitmap_bytes);
+	}
+	h[n++] = m->names_size;
+	h[n++] = ddelta;               /* CountersDelta: counters - data */
+	if (l->version >= 10)
+		h[n++] = (uint64_t)((uintptr_t)s->bits_begin - (uintptr_t)s->data_begin);
+	h[n++] = (uint64_t)(uintptr_t)s->names_begin; /* NamesDelta: only sanity-checked */
+	if (l->version >= 10) {
+		h[n++] = 0;            /* NumVTables */
+		h[n++] = 0;            /* VNamesSize */
+	}
+	h[n++] = l->value_kinds - 1;   /* ValueKindLast */
+	return n;
+}
+
+KCOVPROF_PUBLIC int64_t
+kcovprof_size(const struct kcovprof_module *m)
+{
+	if (m == NULL || m->abi != KCOVPROF_MODULE_ABI)
+		return KCOVPROF_EINVAL;
+	if (m->status != KCOVPROF_OK)
+		return m->status;
+	return (int64_t)m->size;
+}
+
+#define CHUNK 32 /* counters copied per call of the sink */
+
+KCOVPROF_PUBLIC int
+kcovprof_write(const struct kcovprof_module *m, kcovprof_write_fn fn, void *ctx)
+{
+	const struct kp_layout *l = kp_ready(m);
+	const struct kcovprof_sections *s;
+	uint64_t h[HDR_MAX], i, j, n;
+	uint32_t hw;
+
+	if (l == NULL || fn == NULL)
+		return m != NULL && m->status != KCOVPROF_OK ? m->status : KCOVPROF_EINVAL;
+	s = &m->sec;
+	hw = kp_header(m, l, h);
+	if (fn(ctx, h, hw * 8))
+		return KCOVPROF_EWRITE;
+	if (m->build_id_len != 0) {
+		uint64_t len = m->build_id_len;
+
+		if (fn(ctx, &len, 8) || fn(ctx, m->build_id, m->build_id_len) ||
+		    fn(ctx, NULL, kp_pad8(len)))
+			return KCOVPROF_EWRITE;
+	}
+	if (m->num_data != 0 && fn(ctx, s->data_begin, m->num_data * l->rec_size))
+		return KCOVPROF_EWRITE;
+
+	/* Counters: one single-copy-atomic load each, so a counter being
+	 * incremented by another thread is read whole, old or new. */
+	n = m->num_counters;
+	if (m->counter_size == 8) {
+		const uint64_t *c = (const uint64_t *)(void *)s->cnts_begin;
+		uint64_t tmp[CHUNK];
+
+		for (i = 0; i < n; i += j) {
+			for (j = 0; j < CHUNK && i + j < n; j++)
+				tmp[j] = __atomic_load_n(&c[i + j], __ATOMIC_RELAXED);
+			if (fn(ctx, tmp, j * 8))
+				return KCOVPROF_EWRITE;
+		}
+	} else {
+		const uint8_t *c = (const uint8_t *)s->cnts_begin;
+		uint8_t tmp[CHUNK * 8];
+
+		for (i = 0; i < n; i += j) {
+			for (j = 0; j < sizeof(tmp) && i + j < n; j++)
+				tmp[j] = __atomic_load_n(&c[i + j], __ATOMIC_RELAXED);
+			if (fn(ctx, tmp, j))
+				return KCOVPROF_EWRITE;
+		}
+	}
+	if (fn(ctx, NULL, kp_pad8(n * m->counter_size)))
+		return KCOVPROF_EWRITE;
+
+	if (l->version >= 10) {
+		const uint8_t *b = (const uint8_t *)s->bits_begin;
+		uint8_t tmp[CHUNK * 8];
+
+		n = m->num_bitmap_bytes;
+		for (i = 0; i < n; i += j) {
+			for (j = 0; j < sizeof(tmp) && i + j < n; j++)
+				tmp[j] = __atomic_load_n(&b[i + j], __ATOMIC_RELAXED);
+			if (fn(ctx, tmp, j))
+				return KCOVPROF_EWRITE;
+		}
+		if (fn(ctx, NULL, kp_pad8(n)))
+			return KCOVPROF_EWRITE;
+	}
+
+	if (m->names_size != 0 && fn(ctx, s->names_begin, m->names_size))
+		return KCOVPROF_EWRITE;
+	if (fn(ctx, NULL, kp_pad8(m->names_size)))
+		return KCOVPROF_EWRITE;
+
+	/*
+	 * Value profiles.  The reader expects one ValueProfData per record with
+	 * value sites (IR PGO).  This runtime records no values, so each is
+	 * empty: per kind with sites, { Kind, NumValueSites, zero site counts }.
+	 */
+	for (i = 0; m->vp_size != 0 && i < m->num_data; i++) {
+		const char *r = s->data_begin + i * l->rec_size;
+		uint64_t total = kp_vp_size(r, l);
+		uint32_t k, hdr[2], nk = 0;
+
+		if (total == 0)
+			continue;
+		for (k = 0; k < l->value_kinds; k++)
+			nk += ((const kp_u16 *)(r + l->off_vsites))[k] != 0;
+		hdr[0] = (uint32_t)total;
+		hdr[1] = nk;
+		if (fn(ctx, hdr, 8))
+			return KCOVPROF_EWRITE;
+		for (k = 0; k < l->value_kinds; k++) {
+			uint16_t ns = ((const kp_u16 *)(r + l->off_vsites))[k];
+
+			if (ns == 0)
+				continue;
+			hdr[0] = k;
+			hdr[1] = ns;
+			if (fn(ctx, hdr, 8) || fn(ctx, NULL, ((8 + (uint64_t)ns + 7) & ~7ULL) - 8))
+				return KCOVPROF_EWRITE;
+		}
+	}
+	return KCOVPROF_OK;
+}
+
+struct kp_buf {
+	uint8_t *p;
+	size_t left;
+};
+
+KCOVPROF_NOINSTR static int
+kp_buf_write(void *ctx, const void *data, size_t len)
+{
+	struct kp_buf *b = ctx;
+	const uint8_t *d = data;
+	size_t i;
+
+	if (len > b->left)
+		return 1;
+	if (d == NULL) {
+		for (i = 0; i < len; i++)
+			b->p[i] = 0;
+	} else {
+		for (i = 0; i < len; i++)
+			b->p[i] = d[i];
+	}
+	b->p += len;
+	b->left -= len;
+	return 0;
+}
+
+KCOVPROF_PUBLIC int64_t
+kcovprof_write_buffer(const struct kcovprof_module *m, void *buf, size_t cap)
+{
+	struct kp_buf b = { buf, cap };
+	int64_t size = kcovprof_size(m);
+	int err;
+
+	if (size < 0)
+		return size;
+	if (buf == NULL || (uint64_t)size > cap)
+		return KCOVPROF_ENOSPC;
+	err = kcovprof_write(m, kp_buf_write, &b);
+	return err != KCOVPROF_OK ? err : size;
+}
+
+KCOVPROF_PUBLIC int
+kcovprof_reset(struct kcovprof_module *m)
+{
+	uint64_t i;
+
+	if (kp_ready(m) == NULL)
+		return m != NULL && m->status != KCOVPROF_OK ? m->status : KCOVPROF_EINVAL;
+	if (m->counter_size == 8) {
+		uint64_t *c = (uint64_t *)(void *)m->sec.cnts_begin;
+
+		for (i = 0; i < m->num_counters; i++)
+			__atomic_store_n(&c[i], 0, __ATOMIC_RELAXED);
+	} else {
+		/* Single-byte coverage: 0 means "covered", the idle value is 0xff. */
+		for (i = 0; i < m->num_counters; i++)
+			__atomic_store_n((uint8_t *)&m->sec.cnts_begin[i], 0xff, __ATOMIC_RELAXED);
+	}
+	for (i = 0; i < m->num_bitmap_bytes; i++)
+		__atomic_store_n((uint8_t *)&m->sec.bits_begin[i], 0, __ATOMIC_RELAXED);
+	return KCOVPROF_OK;
+}
+
+/* --- Merging a profile read back from a file -------------------------------- */
+
+KCOVPROF_PUBLIC int
+kcovprof_merge(const struct kcovprof_module *m, void *dst, size_t dst_len,
+    const void *src, size_t src_len)
+{
+	const struct kp_layout *l = kp_ready(m);
+	const uint8_t *sb = src;
+	uint8_t *db = dst;
+	const kp_u64 *sh = src, *dh = dst;
+	uint64_t off, i, cnt_off, bits_off;
+	uint32_t hw, w;
+
+	if (l == NULL || dst == NULL || src == NULL || dst_len != m->size)
+		return KCOVPROF_EINVAL;
+	hw = l->hdr_words;
+	if (src_len < hw * 8 || sh[0] != dh[0] || VERSION_OF(sh[1]) != l->version)
+		return KCOVPROF_EFORMAT;
+	/* Every header word but the three addresses (CountersDelta, BitmapDelta,
+	 * NamesDelta: the same binary may load elsewhere) must be equal. */
+	for (w = 0; w < hw; w++) {
+		int addr = l->version >= 10 ? (w == 10 || w == 11 || w == 12) : (w == 8 || w == 9);
+
+		if (!addr && sh[w] != dh[w])
+			return KCOVPROF_EINCOMPAT;
+	}
+	if (src_len != dst_len)
+		return KCOVPROF_EINCOMPAT;
+	off = hw * 8;
+	for (i = 0; i < kp_bid_block(m); i++)
+		if (sb[off + i] != db[off + i])
+			return KCOVPROF_EINCOMPAT;
+	off += kp_bid_block(m);
+	for (i = 0; i < m->num_data; i++) {
+		const uint8_t *a = sb + off + i * l->rec_size, *b = db + off + i * l->rec_size;
+
+		if (*(const kp_u64 *)a != *(const kp_u64 *)b ||                 /* NameRef */
+		    *(const kp_u64 *)(a + 8) != *(const kp_u64 *)(b + 8) ||     /* FuncHash */
+		    *(const kp_u32 *)(a + l->off_num_cnts) != *(const kp_u32 *)(b + l->off_num_cnts) ||
+		    (l->off_num_bits != 0 &&
+		     *(const kp_u32 *)(a + l->off_num_bits) != *(const kp_u32 *)(b + l->off_num_bits)))
+			return KCOVPROF_EINCOMPAT;
+	}
+	cnt_off = off + m->num_data * l->rec_size;
+	bits_off = cnt_off + m->num_counters * m->counter_size + kp_pad8(m->num_counters * m->counter_size);
+
+	/* Compatible: add.  Nothing above wrote to dst. */
+	if (m->counter_size == 8) {
+		for (i = 0; i < m->num_counters; i++)
+			((kp_u64 *)(db + cnt_off))[i] += ((const kp_u64 *)(sb + cnt_off))[i];
+	} else {
+		for (i = 0; i < m->num_counters; i++)
+			db[cnt_off + i] &= sb[cnt_off + i];
+	}
+	for (i = 0; i < m->num_bitmap_bytes; i++)
+		db[bits_off + i] |= sb[bits_off + i];
+	return KCOVPROF_OK;
+}
+
+KCOVPROF_PUBLIC uint64_t
+kcovprof_signature(const struct kcovprof_module *m)
+{
+	/*
+	 * compiler-rt's lprofGetLoadModuleSignature (InstrProfilingMerge.c).
+	 * Its NumVnodes counts __llvm_prf_vnds, where compiler-rt always puts
+	 * its own static pool of 1024 value nodes (InstrProfilingValue.c; 0x6000
+	 * bytes in images linked by clang-14, -16 and -19).  Counting that pool
+	 * too gives %m the file names compiler-rt gives, so a process tree
+	 * mixing both runtimes merges into the same files.
+	 */
+	uint64_t vnodes, first;
+
+	if (m == NULL)
+		return 0;
+	vnodes = kp_span(m->sec.vnds_begin, m->sec.vnds_end) / (16 + sizeof(void *)) + 1024;
+	first = m->num_data > 0 ? *(const kp_u64 *)m->sec.data_begin : 0;
+	return (m->names_size << 40) + (m->num_counters << 30) + (m->num_data << 20) +
+	    (vnodes << 10) + first + m->version +
+	    (sizeof(void *) == 8 ? RAW_MAGIC64 : RAW_MAGIC32);
+}
