@@ -1,0 +1,8 @@
+"""``python -m kcov.report``: the kcov-report command."""
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
