@@ -73,7 +73,7 @@ def test_diff(a: CoverageData, b: CoverageData) -> None:
 def test_statistics_consistent(a: CoverageData) -> None:
     files = a.files()
     tot = a.totals(files)
-    assert tot.hit == len(a.hits)
+    assert tot.hit == len([p for p in a.hits if a.points[p]])
     assert 0 <= tot.lines_hit <= tot.lines
     for f in files.values():
         for ls in f.lines.values():
@@ -149,3 +149,20 @@ def test_json_numbers_are_numbers() -> None:
     assert doc["producer"]["name"] == "kcov"
     p = doc["modules"][0]["points"][0]
     assert p == {"offset": 16, "frames": [["f", "/s/a.c", 3, 7]], "tests": ["t"]}
+
+
+def test_unmatched_hits_are_not_points() -> None:
+    d = CoverageData()
+    m = MODULES[0]                       # universe known
+    d.add_module(m)
+    d.add_point(m.key, 4, (Frame("f", "/s/a.c", 3),))
+    d.add_hit(m.key, 4, "t")
+    d.add_hit(m.key, 999, "t")           # not a call site: wrong base, tail call
+    assert d.unmatched() == [(m.key, 999)]
+    t = d.totals()
+    assert (t.points, t.hit) == (1, 1)
+    # without a universe, every reached offset is all we know
+    d2 = CoverageData()
+    d2.add_module(Module("name:x", "x"))
+    d2.add_hit("name:x", 7, "t")
+    assert d2.unmatched() == [] and d2.totals().points == 1

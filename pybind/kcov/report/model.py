@@ -337,8 +337,11 @@ class CoverageData:
         """Totals over modules: points are counted once each (not per
         frame); lines and functions over the per-file statistics."""
         files = self.files() if files is None else files
+        # A reached offset that is not a call site of a module whose
+        # universe is known is not a point (see unmatched()).
         pts = [pid for pid in self.points
-               if self.points[pid] or pid in self.hits]
+               if self.points[pid] or (pid in self.hits and not self.modules.get(
+                   pid[0], _NO_MODULE).universe)]
         return Totals(
             points=len(pts),
             hit=sum(1 for pid in pts if pid in self.hits),
