@@ -7,6 +7,9 @@
 3. It prints, per call, the PCs recorded and what was new, the comparison
    operands one call made (what syzkaller turns into hints), and a summary:
    coverage points reached out of all points in the library, per function.
+4. It writes the run as a kcov-pcs dump (each call is a "test") and turns
+   it into reports with kcov.report: a terminal summary, HTML, lcov,
+   Cobertura and JSON in build/demo/report/.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import sys
 from pathlib import Path
 
 import kcov
-from elftools.elf.elffile import ELFFile
+from kcov.report import collect, formats, snapshot_modules, write_pcs
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -48,33 +51,6 @@ def build(cc: str) -> Path:
     return lib
 
 
-def coverage_points(lib: Path) -> set[int]:
-    """Return addresses after every __sanitizer_cov_trace_pc call (link-time)."""
-    objdump = shutil.which("llvm-objdump-19") or shutil.which("objdump")
-    text = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(lib)],
-                          check=True, capture_output=True, text=True).stdout
-    points, pending = set(), False
-    for line in text.splitlines():
-        m = re.match(r"\s*([0-9a-f]+):\s", line)
-        if not m:
-            continue
-        addr = int(m.group(1), 16)
-        if pending:
-            points.add(addr)
-            pending = False
-        if "call" in line and "__sanitizer_cov_trace_pc" in line:
-            pending = True
-    return points
-
-
-def functions(lib: Path) -> list[tuple[int, int, str]]:
-    with open(lib, "rb") as f:
-        symtab = ELFFile(f).get_section_by_name(".symtab")
-        return sorted((s["st_value"], s["st_value"] + s["st_size"], s.name)
-                      for s in symtab.iter_symbols()
-                      if s["st_info"]["type"] == "STT_FUNC" and s["st_size"] > 0)
-
-
 def load_base(lib: Path) -> int:
     real = os.path.realpath(lib)
     with open("/proc/self/maps") as maps:
@@ -94,8 +70,7 @@ def main() -> int:
     ioctl.restype = ctypes.c_int
 
     base = load_base(lib_path)
-    points = coverage_points(lib_path)
-    funcs = functions(lib_path)
+    runs: dict[str, list[int]] = {}
 
     calls = [
         ("PUT alpha=1", KVIOC_PUT, b"alpha", 1),
@@ -118,6 +93,7 @@ def main() -> int:
         val = ctypes.c_uint32(value)
         with k.trace(kcov.Mode.PC):
             ret = ioctl(cmd, key, ctypes.byref(val))
+        runs[name] = [int(pc) for pc in k.pcs()]
         pcs = {int(pc) - base for pc in k.pcs()}
         new = pcs - seen
         seen |= pcs
@@ -137,16 +113,34 @@ def main() -> int:
         print(f"  {kind} size {size}: {a1:#x} vs {a2:#x}")
     k.close()
 
-    reached = seen & points
-    pct = 100.0 * len(reached) / len(points) if points else 0.0
-    print(f"\ncoverage: {len(reached)} of {len(points)} points ({pct:.1f}%) in {lib_path.name}")
-    for lo, hi, fname in funcs:
-        total = sum(1 for p in points if lo < p <= hi)
-        if total == 0:
-            continue
-        hit = sum(1 for p in reached if lo < p <= hi)
-        mark = "" if hit else "   <- never reached"
-        print(f"  {fname:18} {hit:>3}/{total:<3}{mark}")
+    # From PCs to answers: dump the run, then let kcov.report find every
+    # coverage point of the library (the denominator), symbolise, and write
+    # the reports.  `kcov-report convert build/demo/demo.pcs -o x.html` does
+    # the same from the command line.
+    dump = OUT / "demo.pcs"
+    write_pcs(dump, runs, [m for m in snapshot_modules()
+                           if os.path.realpath(m.path) == os.path.realpath(lib_path)])
+    data = collect(dump)
+    tot = data.totals()
+    print(f"\ncoverage: {tot.hit} of {tot.points} points ({tot.point_percent:.1f}%) "
+          f"in {lib_path.name}")
+    for f in data.files().values():
+        for fn in sorted(f.functions.values(), key=lambda fs: fs.line):
+            mark = "" if fn.hit else "   <- never reached"
+            print(f"  {fn.name:18} {fn.hit:>3}/{fn.points:<3}{mark}")
+    print("\nwhich calls reach kv_del:", ", ".join(sorted(data.tests_reaching("kv_del"))))
+
+    report = OUT / "report"
+    report.mkdir(exist_ok=True)
+    root = str(HERE)
+    outputs = {"html": report / "html", "lcov": report / "coverage.info",
+               "cobertura": report / "cobertura.xml", "json": report / "coverage.json"}
+    print()
+    print(formats.render(data, "text", root=root), end="")
+    for fmt, path in outputs.items():
+        opts = {} if fmt in ("json", "lcov") else {"root": root}
+        formats.write(data, fmt, path, **opts)
+    print("\nreports:", ", ".join(str(p.relative_to(ROOT)) for p in outputs.values()))
     return 0
 
 

@@ -52,3 +52,27 @@ def test_summary_counts_points(demo_output: str) -> None:
     assert 0 < reached < total
     for fn in ("kvdev_ioctl", "kv_lookup", "kv_put"):
         assert re.search(rf"^\s+{fn}\s+\d+/\d+", demo_output, re.M), fn
+
+
+def test_reports_written_and_agree(demo_output: str) -> None:
+    """The demo's reports (kcov.report) say what its summary says."""
+    import json
+
+    m = re.search(r"coverage: (\d+) of (\d+) points", demo_output)
+    assert m, demo_output
+    reached, total = int(m.group(1)), int(m.group(2))
+    # the terminal summary's TOTAL row: points, hit
+    tot = re.search(r"^TOTAL\s+(\d+)\s+(\d+)\s", demo_output, re.M)
+    assert tot and (int(tot.group(1)), int(tot.group(2))) == (total, reached), demo_output
+    report = ROOT / "build" / "demo" / "report"
+    doc = json.loads((report / "coverage.json").read_text())
+    assert doc["format"] == "kcov-coverage"
+    pts = [p for mod in doc["modules"] for p in mod["points"]]
+    assert (len(pts), sum(1 for p in pts if "tests" in p)) == (total, reached)
+    # every call of the demo is a test; only DEL reaches kv_del
+    assert re.search(r"^which calls reach kv_del: DEL beta$", demo_output, re.M), demo_output
+    info = (report / "coverage.info").read_text()
+    assert "SF:" in info and "kvdev.c" in info and "FN:" in info
+    assert "<coverage " in (report / "cobertura.xml").read_text()
+    html = (report / "html" / "index.html").read_text()
+    assert "kvdev.c" in html
