@@ -1,5 +1,5 @@
 # The two entry points of the README; each does the whole set-up first.
-.PHONY: setup demo demo-kernel test bench bench-kernel clean
+.PHONY: setup demo demo-kernel test bench bench-kernel bench-pgo clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,10 @@ bench: setup
 # kcov.ko against the in-tree kcov: two kernels, one workload (minutes).
 bench-kernel: setup
 	.venv/bin/python benchmarks/kmod_anchor.py
+
+# PGO through kcov's profile runtime: lz4 plain -O2 vs PGO -O2 (a minute).
+bench-pgo: setup
+	.venv/bin/python benchmarks/bench_pgo.py
 
 clean:
 	rm -rf build .cache

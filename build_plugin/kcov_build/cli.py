@@ -3,7 +3,7 @@
     kcov-build [OPTIONS] [--] CC [ARGS...]          one compiler call
     kcov-build [OPTIONS] -- BUILD COMMAND...        make, cmake, ninja, kbuild...
     kcov-build [OPTIONS] --cflags | --ldflags | --includes | --libdir | --cmakedir
-    kcov-build config | kernel | inventory | check ...   (see kcov-build NAME --help)
+    kcov-build config | kernel | inventory | check | pgo ...   (see kcov-build NAME --help)
 
 A call that compiles gets -fsanitize-coverage=... (with --sbcc, clang's
 source-based coverage instead: -fprofile-instr-generate -fcoverage-mapping;
@@ -33,6 +33,7 @@ from typing import NoReturn, Sequence
 
 from ._paths import RuntimePaths, runtime_paths
 from ._util import run_foreground
+from .pgo import conflict as pgo_conflict
 from .settings import (
     ABIS, MODES, RUNTIMES, Settings, SettingsError, absolute_glob, capability_error, check_values,
     identify, load_profile, resolve,
@@ -54,7 +55,7 @@ EX_NOTFOUND = 127  # the shell's "command not found"
 # Options of kcov-build itself that take a value as the next argument.
 _OWN_VALUE_OPTS = frozenset(
     {"--mode", "--abi", "--runtime", "--compiler", "--exclude-file", "--exclude-function",
-     "--annotation", "--config", "--compdb", "--inventory", "--only-file", "--only-function"}
+     "--annotation", "--config", "--compdb", "--inventory", "--only-file", "--only-function", "--pgo-use"}
 )
 
 
@@ -70,7 +71,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
-        usage=f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | {PROG} config|kernel|inventory|check ...",
+        usage=f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | {PROG} config|kernel|inventory|check|pgo ...",
         description=(
             "Run a compiler, or a whole build (make, cmake, ninja, kbuild), with kcov coverage "
             "instrumentation and the kcov runtime."
@@ -80,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
             "(cc, gcc-12, clang-19, x86_64-linux-gnu-gcc...) is one compiler call; anything else is a build, "
             "run with cc/c++ wrappers in CC, CXX, make's CC=/CXX= and CMake's CMAKE_<LANG>_COMPILER. "
             "Subcommands: config (kernel configuration), kernel (whole Linux kernel), "
-            "inventory (function inventory), check (functions the runtime would recurse into)."
+            "inventory (function inventory), check (functions the runtime would recurse into), "
+            "pgo merge (raw profiles to a .profdata for --pgo-use)."
         ),
     )
     p.add_argument("--mode", choices=sorted(MODES), default=None,
@@ -89,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="source-based coverage (clang: -fprofile-instr-generate -fcoverage-mapping) with kcov's "
                    "profile runtime; programs write LLVM_PROFILE_FILE (default.profraw) at exit. "
                    "Without --mode, no SanitizerCoverage")
+    p.add_argument("--pgo-generate", action="store_true",
+                   help="instrument for profile-guided optimisation (clang -fprofile-generate, IR PGO with "
+                   "value profiling) with kcov's profile runtime; runs write default_%%m.profraw. "
+                   "Then: kcov-build pgo merge, kcov-build --pgo-use")
+    p.add_argument("--pgo-use", metavar="FILE",
+                   help="optimise with an indexed profile (clang -fprofile-instr-use=FILE), checked first "
+                   "against the compiler; links no runtime unless --mode asks for coverage")
     p.add_argument("--abi", choices=ABIS, default=None,
                    help="put that OS's kcov compat headers (<sys/kcov.h>, <linux/kcov.h>) on the include path")
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
@@ -163,10 +172,18 @@ def make_settings(opts: argparse.Namespace) -> Settings:
     if opts.static_runtime and opts.runtime not in (None, "static"):
         raise UsageError(f"--static-runtime conflicts with --runtime {opts.runtime}")
     sbcc = bool(opts.sbcc or prof.get("sbcc", False))
+    pgo_use = os.path.abspath(opts.pgo_use) if opts.pgo_use else None
+    if (msg := pgo_conflict(sbcc, opts.pgo_generate, pgo_use)) is not None:
+        raise UsageError(msg)
+    profiling = sbcc or opts.pgo_generate or pgo_use is not None
+    if pgo_use and not sbcc and not opts.pgo_generate and not (opts.mode or prof.get("mode")) and not opts.runtime:
+        runtime = "none"  # an optimised build links nothing of kcov's
     s = Settings(
         mode=opts.mode or prof.get("mode", "pc,cmp"),
-        sancov=not sbcc or bool(opts.mode or prof.get("mode")),
+        sancov=not profiling or bool(opts.mode or prof.get("mode")),
         sbcc=sbcc,
+        pgo_generate=bool(opts.pgo_generate),
+        pgo_use=pgo_use,
         abi=opts.abi or prof.get("abi"),
         runtime=runtime,
         compiler=opts.compiler or prof.get("compiler"),
@@ -214,11 +231,11 @@ def _compile(cmd: list[str], s: Settings, paths: RuntimePaths, opts: argparse.Na
     if kind.links and s.runtime != "none" and not lib.is_file():
         print(f"{PROG}: runtime not found at {lib}; reinstall kcov", file=sys.stderr)
         return EX_UNAVAILABLE
-    if kind.links and s.runtime != "none" and s.sbcc and not paths.profile_stub(None).is_file():
+    if kind.links and s.runtime != "none" and (s.sbcc or s.pgo_generate) and not paths.profile_stub(None).is_file():
         print(f"{PROG}: profile runtime not found at {paths.profile_stub(None)}; reinstall kcov", file=sys.stderr)
         return EX_UNAVAILABLE
     s.cc = cc
-    if kind.compiles or (s.sbcc and kind.links):
+    if kind.compiles or ((s.sbcc or s.pgo_generate) and kind.links):
         # A --sbcc link needs the version too: it picks the runtime's
         # per-image object for the compiler's raw profile format.
         comp = identify(cc)
@@ -256,6 +273,7 @@ SUBCOMMANDS = {
     "kernel": ("kernel", "main"),
     "inventory": ("analysis", "main_inventory"),
     "check": ("analysis", "main_check"),
+    "pgo": ("pgo", "main"),
 }
 
 

@@ -115,6 +115,8 @@ class Settings:
     mode: str = "pc,cmp"
     sancov: bool = True  # inject -fsanitize-coverage (off for --sbcc without --mode)
     sbcc: bool = False  # inject -fprofile-instr-generate -fcoverage-mapping
+    pgo_generate: bool = False  # inject -fprofile-generate (IR PGO, pgo.py)
+    pgo_use: str | None = None  # inject -fprofile-instr-use=PATH (absolute)
     abi: str | None = None
     runtime: str = "shared"
     compiler: str | None = None  # as asked (--compiler or profile)
@@ -206,7 +208,7 @@ def load_profile(path: str) -> dict[str, Any]:
 
 
 def check_values(s: Settings) -> None:
-    if not s.sancov and not s.sbcc:
+    if not s.sancov and not s.sbcc and not s.pgo_generate and not s.pgo_use:
         raise SettingsError("nothing to instrument: give --mode or --sbcc")
     if s.mode not in MODES:
         raise SettingsError(f"mode '{s.mode}' is not one of {', '.join(sorted(MODES))}")
@@ -232,6 +234,12 @@ def sbcc_raw_version(version: tuple[int, ...]) -> int | None:
 def capability_error(s: Settings, cc: str) -> str | None:
     """A message if the compiler cannot do what the settings ask for."""
     v = ".".join(map(str, s.version))
+    if s.pgo_generate or s.pgo_use:
+        from .pgo import capability_error as pgo_error
+
+        msg = pgo_error(s, cc)
+        if msg is not None:
+            return msg
     if s.sbcc:
         if s.family != "clang":
             return (

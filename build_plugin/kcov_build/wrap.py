@@ -148,7 +148,9 @@ def coverage_flags(mode: str) -> list[str]:
 def instrumentation_flags(s: Settings) -> list[str]:
     """What a compile gets: SanitizerCoverage (--mode), source-based
     coverage (--sbcc), or both."""
-    return [*(coverage_flags(s.mode) if s.sancov else []), *(SBCC_FLAGS if s.sbcc else [])]
+    from .pgo import compile_flags as pgo_flags
+
+    return [*(coverage_flags(s.mode) if s.sancov else []), *(SBCC_FLAGS if s.sbcc else []), *pgo_flags(s)]
 
 
 def profile_link_flags(s: Settings, paths: RuntimePaths) -> list[str]:
@@ -156,8 +158,10 @@ def profile_link_flags(s: Settings, paths: RuntimePaths) -> list[str]:
     profile version of the clang at hand.  It also defines
     __llvm_profile_runtime, so that the driver's -u__llvm_profile_runtime
     pulls nothing from compiler-rt's libclang_rt.profile.a (which the
-    driver adds to any link that carries -fprofile-instr-generate)."""
-    if not s.sbcc:
+    driver adds to any link that carries -fprofile-instr-generate).  The
+    same for --pgo-generate (-fprofile-generate), whose value-profiling
+    entry points the object defines too."""
+    if not s.sbcc and not s.pgo_generate:
         return []
     version = sbcc_raw_version(s.version) if s.family == "clang" else None
     return [str(paths.profile_stub(version))]

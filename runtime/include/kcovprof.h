@@ -20,8 +20,11 @@
  *            registry in libkcovrt (profile/hosted.c), which writes each
  *            module's profile when the module goes away (exit or dlclose),
  *            following LLVM_PROFILE_FILE like compiler-rt.
- *   kernel:  a module built with ld -r has no __start_/__stop_ symbols; its
- *            glue passes the bounds found in the loader's section table.
+ *   kernel:  a module built with ld -r has no __start_/__stop_ symbols;
+ *            kcov-build links it with a script that brackets each section
+ *            with __kcovprof_<sec>_begin/_end, and kcov.ko (linux/kprofile.c)
+ *            looks them up in the module's symbol table as it loads, and
+ *            serves /sys/kernel/debug/kcov-profile/<module>.profraw.
  *
  * Raw profile versions.  The runtime writes the two layouts of the clangs in
  * Debian 12: v8 (LLVM 14-17, so clang-14 and clang-16) and v10 (LLVM 19-22,
@@ -92,7 +95,7 @@ struct kcovprof_sections {
 	char *cnts_begin, *cnts_end;         /* __llvm_prf_cnts */
 	char *bits_begin, *bits_end;         /* __llvm_prf_bits (v10; MC/DC) */
 	const char *names_begin, *names_end; /* __llvm_prf_names */
-	const char *vnds_begin, *vnds_end;   /* __llvm_prf_vnds (only counted, for %m) */
+	const char *vnds_begin, *vnds_end;   /* __llvm_prf_vnds (counted for %m; the glue's node pool) */
 };
 
 /*
@@ -100,8 +103,10 @@ struct kcovprof_sections {
  * the "out" fields are then read-only.  `link` and `glue` belong to the
  * glue (the hosted registry uses them).
  */
-#define KCOVPROF_MODULE_ABI 1
+#define KCOVPROF_MODULE_ABI 2
 #define KCOVPROF_BUILD_ID_MAX 64
+
+struct kcovprof_vpool;
 
 struct kcovprof_module {
 	/* in */
@@ -112,14 +117,16 @@ struct kcovprof_module {
 	uint32_t build_id_len;          /* 0: no binary ID in the profile */
 	uint8_t build_id[KCOVPROF_BUILD_ID_MAX];
 	const char *default_filename;   /* the compiler's __llvm_profile_filename, or NULL */
+	struct kcovprof_vpool *vpool;   /* where the image's value nodes come from, or NULL */
 	/* out (kcovprof_module_init) */
 	int status;                     /* KCOVPROF_OK or the error that stops writing */
 	uint64_t version;               /* the version word written (variant bits included) */
 	uint32_t record_size;           /* bytes per data record */
 	uint32_t counter_size;          /* 8, or 1 with single-byte coverage */
 	uint64_t num_data, num_counters, num_bitmap_bytes, names_size;
-	uint64_t vp_size;               /* bytes of value-profile data */
-	uint64_t size;                  /* bytes of one raw profile */
+	uint64_t vp_size;               /* bytes of value-profile data with no value recorded */
+	uint64_t size;                  /* bytes of a raw profile with no value recorded; with
+	                                 * value profiling (IR PGO) it grows: kcovprof_size() */
 	/* glue */
 	struct kcovprof_module *link;
 	uint64_t id;
@@ -138,33 +145,116 @@ int kcovprof_module_init(struct kcovprof_module *m);
  */
 typedef int (*kcovprof_write_fn)(void *ctx, const void *data, size_t len);
 
-/* Bytes of one raw profile of m (m->size), or a negative error. */
+/*
+ * Bytes of one raw profile of m now, or a negative error.  Without value
+ * profiling that is m->size; with it, the recorded values add to it, and
+ * more may be recorded before the profile is written: a writer sizing a
+ * buffer with this retries on KCOVPROF_ENOSPC.
+ */
 int64_t kcovprof_size(const struct kcovprof_module *m);
 
-/* Serialise m through fn: 0 or a negative error. */
+/*
+ * Serialise m through fn: 0 or a negative error.  Value data are written
+ * as they are when each function's turn comes; a function's value sites
+ * past the KCOVPROF_VP_STREAM_SITES-th are written empty (the per-site
+ * counts must be known before its values and are kept on the stack; no
+ * compiler-generated function has that many).  kcovprof_write_buffer has
+ * no such limit.
+ */
+#define KCOVPROF_VP_STREAM_SITES 256
 int kcovprof_write(const struct kcovprof_module *m, kcovprof_write_fn fn, void *ctx);
 
 /* Serialise m into buf: the size written, or KCOVPROF_ENOSPC (nothing useful
- * in buf) or another negative error. */
+ * in buf; values recorded meanwhile may need more than kcovprof_size said)
+ * or another negative error. */
 int64_t kcovprof_write_buffer(const struct kcovprof_module *m, void *buf, size_t cap);
 
-/* Zero the counters (0xff with single-byte coverage) and the bitmaps. */
+/* Zero the counters (0xff with single-byte coverage), the bitmaps and the
+ * counts of the recorded values (the values stay, as with compiler-rt). */
 int kcovprof_reset(struct kcovprof_module *m);
 
 /*
- * Add the counts of `src` (a raw profile of the same module, as found in a
- * file) into `dst` (a profile of m just written by kcovprof_write_buffer):
- * counters add (AND for single-byte coverage), bitmaps OR.  The profiles
- * must agree on the layout, the sizes, the binary ID and every function's
- * name, hash and counter count, or KCOVPROF_EINCOMPAT (different binary) or
- * KCOVPROF_EFORMAT (not a raw profile of this layout) is returned and dst is
- * left as it was.
+ * Merge `src` (a raw profile of the same module, as found in a file) with
+ * `dst` (a profile of m just written by kcovprof_write_buffer) into `out`:
+ * counters add (AND for single-byte coverage), bitmaps OR, and src's
+ * values are recorded into dst's value sites by the rules of recording
+ * (kcovprof_value_add), within m->vpool's free nodes and max_per_site --
+ * what compiler-rt does when it merges a %m file into the running image.
+ * Returns the bytes written to out, at most dst_len + src_len.  The
+ * profiles must agree on the layout, the sizes, the binary ID and every
+ * function's name, hash, counter count and value sites, or
+ * KCOVPROF_EINCOMPAT (different binary) or KCOVPROF_EFORMAT (not a raw
+ * profile of this layout, truncated, malformed value data) is returned;
+ * KCOVPROF_ENOSPC if out is too small.  dst and src are only read.
  */
-int kcovprof_merge(const struct kcovprof_module *m, void *dst, size_t dst_len,
-    const void *src, size_t src_len);
+int64_t kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
+    const void *src, size_t src_len, void *out, size_t out_cap);
 
-/* compiler-rt's module signature, the number %m puts in file names. */
+/* compiler-rt's module signature, the number %m puts in file names.  It
+ * counts the value nodes of sec.vnds, which in a process includes the 1024
+ * of the pool module.c adds, as compiler-rt adds its own. */
 uint64_t kcovprof_signature(const struct kcovprof_module *m);
+
+/* ----------------------------------------------------------------------------
+ * Value profiling (IR PGO, -fprofile-generate; profile/value.c).
+ *
+ * The compiler calls, with `data` the caller's data record and `index` a
+ * value site of it:
+ *     void __llvm_profile_instrument_target(uint64_t value, void *data, uint32_t index);
+ *     void __llvm_profile_instrument_memop(uint64_t size, void *data, uint32_t index);
+ * (no clang on Debian 12 emits the older __llvm_profile_instrument_range).
+ * The glue defines them as one-line forwards to kcovprof_value_target() and
+ * kcovprof_value_memop() with a pool of nodes: compiler-rt's static
+ * allocation, without malloc.  The pool is an array of struct
+ * kcovprof_vnode; compiler-rt's is the image's __llvm_prf_vnds section,
+ * where the compiler puts about one node per value site of each object and
+ * compiler-rt adds KCOVPROF_VNODE_POOL more (module.c does the same).  The
+ * record's Values field points to the compiler's array of one list head per
+ * site (__llvm_prf_vals); its offset depends on the raw version, so the
+ * pool carries it (kcovprof_values_offset; 0 drops every value).
+ *
+ * Hot path, lock-free and allocation-free: one atomic add takes a node, a
+ * compare-and-swap links it.  A value that finds the pool empty, or loses a
+ * linking race, is dropped and counted in `dropped`.  At most max_per_site
+ * values are kept per site (compiler-rt: 24, or LLVM_VP_MAX_NUM_VALS_PER_SITE
+ * up to 255); then the least counted one wears down and gets replaced.
+ * ------------------------------------------------------------------------- */
+
+/* compiler-rt's ValueProfNode (INSTR_PROF_VALUE_NODE). */
+struct kcovprof_vnode {
+	uint64_t value;
+	uint64_t count;
+	struct kcovprof_vnode *next;
+};
+
+#define KCOVPROF_VNODE_POOL        1024 /* compiler-rt's INSTR_PROF_VNODE_POOL_SIZE */
+#define KCOVPROF_VP_PER_SITE       24   /* compiler-rt's INSTR_PROF_DEFAULT_NUM_VAL_PER_SITE */
+#define KCOVPROF_VP_PER_SITE_MAX   255  /* INSTR_PROF_MAX_NUM_VAL_PER_SITE */
+
+/* (a): updated with atomics by the hot path; the rest is set before any
+ * value is recorded and then only read. */
+struct kcovprof_vpool {
+	struct kcovprof_vnode *cur; /* (a) the next free node */
+	struct kcovprof_vnode *end; /* one past the pool */
+	uint32_t values_off;        /* offset of a data record's Values; 0: drop all */
+	uint32_t max_per_site;      /* values kept per site, 0..255 */
+	uint64_t dropped;           /* (a) values not recorded */
+};
+
+/* The offset of Values in a data record of raw `version` (0 if unknown). */
+uint32_t kcovprof_values_offset(uint32_t raw_version);
+/* A pool of the nodes in [begin, end) for code of raw `version`. */
+void kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end, uint32_t raw_version);
+/* Nodes not yet taken. */
+uint64_t kcovprof_vpool_free(const struct kcovprof_vpool *p);
+/* The bodies of __llvm_profile_instrument_target and _memop. */
+void kcovprof_value_target(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index);
+void kcovprof_value_memop(struct kcovprof_vpool *p, uint64_t size, void *data, uint32_t index);
+/* Record `value` `count` times (compiler-rt's __llvm_profile_instrument_target_value). */
+void kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index,
+    uint64_t count);
+/* The size a memop value site records for `size` (InstrProfGetRangeRepValue). */
+uint64_t kcovprof_memop_bucket(uint64_t size);
 
 /*
  * .sancov (SanitizerCoverage's raw coverage file): an 8-byte magic

@@ -307,8 +307,9 @@ KCOVPROF_NOINSTR static int
 kp_write_merged(const struct kcovprof_module *m, const char *path, void *buf, size_t len)
 {
 	struct stat st;
-	void *old = NULL;
-	int fd, rc = -1, err;
+	void *old = NULL, *sum = NULL;
+	int fd, rc = -1;
+	int64_t n;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (fd < 0) {
@@ -325,12 +326,20 @@ kp_write_merged(const struct kcovprof_module *m, const char *path, void *buf, si
 			fprintf(stderr, PROG ": %s: cannot read it to merge: %s\n", path, strerror(errno));
 			goto out;
 		}
-		err = kcovprof_merge(m, buf, len, old, (size_t)st.st_size);
-		if (err != KCOVPROF_OK) {
-			fprintf(stderr, PROG ": %s: not merged (%s): %s; the file is left as it was\n",
-			    path, kp_name(m), kcovprof_strerror(err));
+		/* The sum of two profiles is never longer than both together. */
+		sum = malloc(len + (size_t)st.st_size);
+		if (sum == NULL) {
+			fprintf(stderr, PROG ": %s: out of memory to merge it\n", path);
 			goto out;
 		}
+		n = kcovprof_merge(m, buf, len, old, (size_t)st.st_size, sum, len + (size_t)st.st_size);
+		if (n < 0) {
+			fprintf(stderr, PROG ": %s: not merged (%s): %s; the file is left as it was\n",
+			    path, kp_name(m), kcovprof_strerror((int)n));
+			goto out;
+		}
+		buf = sum;
+		len = (size_t)n;
 	}
 	if (lseek(fd, 0, SEEK_SET) != 0 || kp_write_all(fd, buf, len) != 0 ||
 	    ftruncate(fd, (off_t)len) != 0) {
@@ -340,6 +349,7 @@ kp_write_merged(const struct kcovprof_module *m, const char *path, void *buf, si
 	rc = 0;
 out:
 	free(old);
+	free(sum);
 	close(fd);
 	return rc;
 }
@@ -424,13 +434,30 @@ kp_write_module(const struct kcovprof_module *m)
 		fprintf(stderr, PROG ": %s: the profile file name is empty or too long\n", kp_name(m));
 		return -1;
 	}
-	buf = malloc(m->size);
-	if (buf == NULL) {
-		fprintf(stderr, PROG ": %s: out of memory for a %llu-byte profile\n", kp_name(m),
-		    (unsigned long long)m->size);
-		return -1;
+	if (m->vpool != NULL && __atomic_load_n(&m->vpool->dropped, __ATOMIC_RELAXED) != 0)
+		fprintf(stderr, PROG ": %s: %llu values were not recorded: the %llu value-profile "
+		    "nodes ran out (compile with -mllvm -vp-counters-per-site=N for more than the "
+		    "default 1 node per value site)\n", kp_name(m),
+		    (unsigned long long)__atomic_load_n(&m->vpool->dropped, __ATOMIC_RELAXED),
+		    (unsigned long long)((uintptr_t)m->vpool->end - (uintptr_t)m->sec.vnds_begin) /
+		    sizeof(struct kcovprof_vnode));
+	/* Other threads may record values meanwhile: size, write, and size
+	 * again if that was not enough. */
+	buf = NULL;
+	n = KCOVPROF_ENOSPC;
+	for (int tries = 0; n == KCOVPROF_ENOSPC && tries < 8; tries++) {
+		int64_t size = kcovprof_size(m);
+		size_t cap = size > 0 ? ((size_t)size + 4096) << tries : 0;
+
+		free(buf);
+		buf = cap > 0 ? malloc(cap) : NULL;
+		if (buf == NULL) {
+			fprintf(stderr, PROG ": %s: out of memory for a %lld-byte profile\n", kp_name(m),
+			    (long long)size);
+			return -1;
+		}
+		n = kcovprof_write_buffer(m, buf, cap);
 	}
-	n = kcovprof_write_buffer(m, buf, m->size);
 	if (n < 0) {
 		fprintf(stderr, PROG ": %s: %s\n", kp_name(m), kcovprof_strerror((int)n));
 		free(buf);
@@ -527,7 +554,7 @@ kcovprof_modules(struct kcovprof_info *out, int cap)
 		i->num_counters = m->num_counters;
 		i->num_bitmap_bytes = m->num_bitmap_bytes;
 		i->names_size = m->names_size;
-		i->size = m->size;
+		i->size = m->status == KCOVPROF_OK ? (uint64_t)kcovprof_size(m) : m->size;
 		i->signature = m->status == KCOVPROF_OK ? kcovprof_signature(m) : 0;
 		i->status = m->status;
 		i->build_id_len = m->build_id_len;

@@ -10,11 +10,18 @@
  * destructor, which runs when the image goes away (exit, dlclose), has the
  * registry write the image's profile.
  *
- * It also defines __llvm_profile_runtime.  When -fprofile-instr-generate is
- * on a link line, the clang driver adds -u__llvm_profile_runtime and
- * libclang_rt.profile.a after the user's inputs; with the symbol already
- * defined here, ld pulls nothing from that archive, so compiler-rt's runtime
- * never ends up in the image next to ours.
+ * It also defines __llvm_profile_runtime.  When -fprofile-instr-generate or
+ * -fprofile-generate is on a link line, the clang driver adds
+ * -u__llvm_profile_runtime and libclang_rt.profile.a after the user's
+ * inputs; with the symbol already defined here, ld pulls nothing from that
+ * archive, so compiler-rt's runtime never ends up in the image next to ours.
+ *
+ * And it defines the value-profiling entry points IR PGO code calls
+ * (__llvm_profile_instrument_target, _memop), hidden, one copy per image as
+ * with compiler-rt: each forwards to value.c with this image's pool, the
+ * __llvm_prf_vnds section, to which it adds compiler-rt's 1024 nodes.  The
+ * pool is set up statically, so values recorded by constructors that run
+ * before ours are kept, as with compiler-rt.
  *
  * KCOVPROF_EXPECT (8, 10, or 0 for "unknown") is the raw version of the
  * clang kcov-build compiles with; kcovprof.h explains why it matters.
@@ -22,6 +29,7 @@
 #include <elf.h>
 #include <link.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kcovprof.h"
@@ -41,6 +49,29 @@ KP_SECTION(__llvm_prf_bits);
 KP_SECTION(__llvm_prf_names);
 KP_SECTION(__llvm_prf_vnds);
 
+/* compiler-rt's lprofValueProfNodes: the same count, alignment and place
+ * (after the compiler's nodes), so the pool holds as many nodes as
+ * compiler-rt's would and %m names files alike (kcovprof_signature). */
+static struct kcovprof_vnode kp_vnodes[KCOVPROF_VNODE_POOL]
+    __attribute__((section("__llvm_prf_vnds"), used, aligned(16)));
+
+/* kcovprof_values_offset(KCOVPROF_EXPECT), as a constant for the static
+ * pool; the version-agnostic object learns it in the constructor. */
+#if KCOVPROF_EXPECT == 8
+#define KP_VALUES_OFF (16 + 2 * sizeof(void *))
+#elif KCOVPROF_EXPECT == 10
+#define KP_VALUES_OFF (16 + 3 * sizeof(void *))
+#else
+#define KP_VALUES_OFF 0
+#endif
+
+static struct kcovprof_vpool kp_vpool = {
+	.cur = (struct kcovprof_vnode *)(void *)__start___llvm_prf_vnds,
+	.end = (struct kcovprof_vnode *)(void *)__stop___llvm_prf_vnds,
+	.values_off = KP_VALUES_OFF,
+	.max_per_site = KCOVPROF_VP_PER_SITE,
+};
+
 /* Defined by the compiler for IR PGO and single-byte coverage only. */
 extern const uint64_t __llvm_profile_raw_version __attribute__((weak, visibility("hidden")));
 /* Defined by the compiler for -fprofile-instr-generate=PATH. */
@@ -52,6 +83,43 @@ extern const ElfW(Ehdr) __ehdr_start __attribute__((weak, visibility("hidden")))
 int __llvm_profile_runtime __attribute__((visibility("hidden"), used)) = 0;
 
 static struct kcovprof_module kp_module;
+
+/* --- Value profiling: the compiler's entry points ----------------------------- */
+
+KCOVPROF_NOINSTR void
+__llvm_profile_instrument_target(uint64_t value, void *data, uint32_t index)
+{
+	kcovprof_value_target(&kp_vpool, value, data, index);
+}
+
+KCOVPROF_NOINSTR void
+__llvm_profile_instrument_memop(uint64_t size, void *data, uint32_t index)
+{
+	kcovprof_value_memop(&kp_vpool, size, data, index);
+}
+
+/* Not emitted by clang 14-19, but part of compiler-rt's value API. */
+KCOVPROF_NOINSTR void
+__llvm_profile_instrument_target_value(uint64_t value, void *data, uint32_t index, uint64_t count)
+{
+	kcovprof_value_add(&kp_vpool, value, data, index, count);
+}
+
+/* compiler-rt's lprofSetupValueProfiler: the same environment knob. */
+KCOVPROF_NOINSTR static void
+kp_value_setup(const struct kcovprof_module *m)
+{
+	const char *s = getenv("LLVM_VP_MAX_NUM_VALS_PER_SITE");
+
+	if (s != NULL && s[0] != '\0') {
+		long n = atol(s);
+
+		kp_vpool.max_per_site = n < 0 || n > KCOVPROF_VP_PER_SITE_MAX ? KCOVPROF_VP_PER_SITE_MAX
+		                                                                : (uint32_t)n;
+	}
+	if (kp_vpool.values_off == 0 && m->status == KCOVPROF_OK)
+		kp_vpool.values_off = kcovprof_values_offset((uint32_t)m->version);
+}
 
 /*
  * The image's GNU build ID, as compiler-rt writes it into the profile's
@@ -124,8 +192,10 @@ kp_module_ctor(void)
 	m->default_filename =
 	    __llvm_profile_filename != NULL && __llvm_profile_filename[0] != '\0'
 	    ? __llvm_profile_filename : NULL;
+	m->vpool = &kp_vpool;
 	kp_build_id(m);
 	kcovprof_register(m);
+	kp_value_setup(m);
 }
 
 KCOVPROF_NOINSTR __attribute__((destructor)) static void

@@ -26,6 +26,12 @@ BIN = Path(sys.executable).parent
 CI = os.environ.get("CI") == "true"
 #: clang -> LLVM major of its tools (llvm-profdata-N, llvm-cov-N)
 CLANGS = {"clang-14": 14, "clang-16": 16, "clang-19": 19}
+#: compiler-rt's names that our per-image object (kcovprof-module*.o) defines
+#: too, hidden: the driver's -u__llvm_profile_runtime hook and the entry
+#: points of value profiling.  Any other __llvm_profile_*/lprof* symbol in
+#: an image means compiler-rt's runtime was linked.
+OUR_IMAGE_SYMBOLS = frozenset({"__llvm_profile_runtime", "__llvm_profile_instrument_target",
+                               "__llvm_profile_instrument_memop", "__llvm_profile_instrument_target_value"})
 
 
 def need(*tools: str) -> None:
@@ -85,7 +91,10 @@ def normalized(data: bytes) -> list[dict[str, object]]:
     """Each raw profile of `data` with what depends on where things were
     loaded, or on which binary it is, left out: NamesDelta and BitmapDelta
     (absolute addresses), the build ID, and each record's FunctionPointer and
-    Values.  Everything else must be equal between two runtimes."""
+    Values.  Value data are decoded, with indirect-call targets (addresses)
+    named by the NameRef of the record whose FunctionPointer they are, as
+    llvm-profdata names them ("?" for an address of no instrumented
+    function).  Everything else must be equal between two runtimes."""
     out = []
     for p in raw.parse(data):
         names = _fields(p.version)
@@ -94,20 +103,52 @@ def normalized(data: bytes) -> list[dict[str, object]]:
         ids_end = p.offset + hsize + h["BinaryIdsSize"]
         rec, _, kinds = raw._record_layout(p.version, 8)
         recs = []
+        fptrs: dict[int, int] = {}
         for i in range(p.num_data):
             r = ids_end + i * rec
             if p.version == 8:
-                name_ref, fhash, cptr, _fp, _vals, ncnt = struct.unpack_from("<QQqQQI", data, r)
+                name_ref, fhash, cptr, fptr, _vals, ncnt = struct.unpack_from("<QQqQQI", data, r)
                 sites = struct.unpack_from("<2H", data, r + 44)
                 recs.append((name_ref, fhash, cptr, ncnt, sites))
             else:
-                name_ref, fhash, cptr, bptr, _fp, _vals, ncnt = struct.unpack_from("<QQqqQQI", data, r)
+                name_ref, fhash, cptr, bptr, fptr, _vals, ncnt = struct.unpack_from("<QQqqQQI", data, r)
                 sites = struct.unpack_from("<3H", data, r + 52)
                 (nbits,) = struct.unpack_from("<I", data, r + 60)
                 recs.append((name_ref, fhash, cptr, ncnt, sites, nbits))
+            if fptr:
+                fptrs[fptr] = name_ref
         body = ids_end + p.num_data * rec
-        rest = data[body:p.offset + p.size]
+        csize = 1 if p.variant & raw.VARIANT_BYTE_COVERAGE else 8
+        vstart = body + h["NumCounters"] * csize + h["PaddingBytesAfterCounters"]
+        if p.version == 10:
+            vstart += h["NumBitmapBytes"] + h["PaddingBytesAfterBitmapBytes"]
+        vstart += h["NamesSize"] + (-h["NamesSize"]) % 8
+        values = []
+        pos = vstart
+        for r in recs:
+            sites = r[4]
+            if not any(sites):
+                continue
+            total, nk = struct.unpack_from("<II", data, pos)
+            q, kinds_out = pos + 8, []
+            for _ in range(nk):
+                kind, ns = struct.unpack_from("<II", data, q)
+                counts = data[q + 8:q + 8 + ns]
+                q += (8 + ns + 7) & ~7
+                per_site = []
+                for c in counts:
+                    pairs = [struct.unpack_from("<QQ", data, q + 16 * j) for j in range(c)]
+                    q += 16 * c
+                    if kind == 0:  # indirect-call targets: addresses
+                        pairs = [(fptrs.get(v, "?"), n) for v, n in pairs]
+                    per_site.append(pairs)
+                kinds_out.append((kind, ns, per_site))
+            assert q == pos + total, f"value data of {r[0]:#x}: {q - pos} bytes parsed, TotalSize {total}"
+            values.append((r[0], kinds_out))
+            pos += total
+        assert pos == p.offset + p.size
+        rest = data[body:vstart]
         keep = {k: v for k, v in h.items() if k not in ("NamesDelta", "BitmapDelta")}
         keep["build_id_sizes"] = [len(b) // 2 for b in p.binary_ids]
-        out.append({"header": keep, "records": recs, "counters_names_values": rest})
+        out.append({"header": keep, "records": recs, "counters_names": rest, "values": values})
     return out

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from profhelp import CLANGS, DATA, KVDEV, env_with, kcov_build, lz4_tarball, need, need_clang, normalized, run
+from profhelp import (CLANGS, DATA, KVDEV, OUR_IMAGE_SYMBOLS, env_with, kcov_build, lz4_tarball, need, need_clang,
+                      normalized, run)
 
 SBCC = "-fprofile-instr-generate -fcoverage-mapping"
 
@@ -57,7 +58,7 @@ def _assert_runtime_is_ours(binary: Path) -> None:
     syms = _nm_defined(binary)
     foreign = sorted(s for s in syms if s.startswith(("lprof", "__llvm_profile_", "__llvm_write_binary_ids",
                                                        "INSTR_PROF", "__llvm_orderfile"))
-                     and s != "__llvm_profile_runtime")
+                     and s not in OUR_IMAGE_SYMBOLS)
     assert not foreign, f"{binary.name} carries compiler-rt's profile runtime: {foreign[:8]}"
     assert "__llvm_profile_runtime" in syms  # ours, from kcovprof-module*.o
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from profhelp import CLANGS, KVDEV, env_with, kcov_build, need, need_clang, run
+from profhelp import CLANGS, KVDEV, OUR_IMAGE_SYMBOLS, env_with, kcov_build, need, need_clang, run
 
 from kcov.profile import raw
 
 COMPILER_RT = re.compile(r"\b(lprof\w+|__llvm_profile_\w+|__llvm_write_binary_ids)\b")
 # Ours: the per-image object's hook, and compiler-rt's public API in libkcovrt.
-OURS = {"__llvm_profile_runtime", "__llvm_profile_write_file", "__llvm_profile_dump",
-        "__llvm_profile_reset_counters", "__llvm_profile_set_filename"}
+OURS = OUR_IMAGE_SYMBOLS | {"__llvm_profile_write_file", "__llvm_profile_dump", "__llvm_profile_reset_counters",
+                           "__llvm_profile_set_filename"}
 
 
 def _compiler_rt(syms: str) -> list[str]:
