@@ -152,6 +152,20 @@ def _inject(cmd: list[str], cc: str, cxx: str) -> list[str]:
     return list(cmd)
 
 
+def _kmod_profile(new: list[str], cmd: Sequence[str], s: Settings, state: Path) -> list[str]:
+    """--sbcc, make -C KDIR M=DIR: the module link's LDFLAGS_MODULE (kmod_profile.py)."""
+    from .kmod_profile import KmodProfileError, kbuild_args, profiled
+
+    if not profiled(s) or os.path.basename(cmd[0]) not in MAKES:
+        return new
+
+    kdir = _make_dir(cmd[1:])
+    try:
+        return kbuild_args(new, s, state, _kconfig(kdir) if kdir else {})
+    except KmodProfileError as e:
+        raise BuildError(str(e), e.status) from None
+
+
 def _read_log(path: str) -> list[dict[str, object]]:
     seen: dict[tuple[str, str], dict[str, object]] = {}
     try:
@@ -220,6 +234,7 @@ def run_build(
         raise BuildError(msg, 64)
     state = ensure_state(s)
     new = _inject(list(cmd), str(state / "cc"), str(state / "c++"))
+    new = _kmod_profile(new, cmd, s, state)
     env = dict(os.environ, CC=str(state / "cc"), CXX=str(state / "c++"))
     for n in notes:
         print(f"{PROG}: note: {n}", file=sys.stderr)

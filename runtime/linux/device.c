@@ -41,6 +41,7 @@
 
 #include "engine.h"
 #include "kcov_linux.h"
+#include "kprofile.h"
 
 /* --- Module parameters ----------------------------------------------------- */
 
@@ -284,6 +285,13 @@ kcov_module_init(void)
 		return err;
 	}
 	kcov_debugfs_init();
+	err = kcov_profile_init();
+	if (err != 0) {
+		debugfs_remove(kcov_dbg);
+		misc_deregister(&kcov_misc);
+		kcov_linux_exit();
+		return err;
+	}
 	pr_info("kcov: /dev/kcov (%s)%s ready\n",
 	    kcov_abi_names[READ_ONCE(kcov_bsd_personality)],
 	    kcov_dbg != NULL ? " and /sys/kernel/debug/kcov" : "");
@@ -293,6 +301,7 @@ kcov_module_init(void)
 static void __exit
 kcov_module_exit(void)
 {
+	kcov_profile_exit();
 	debugfs_remove(kcov_dbg);
 	misc_deregister(&kcov_misc);
 	kcov_linux_exit();

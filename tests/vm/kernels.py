@@ -70,13 +70,23 @@ class BuiltKernel:
         return self.outdir / ".config"
 
 
+def fragments(compiler: str) -> list[Path]:
+    """The fragments after kcov.config (which kcov-build kernel merges first).
+    The clang kernel also loads modules: tests/kprofile boots it with kcov.ko
+    and an SBCC-instrumented module, so that CI builds one clang kernel."""
+    frags = [KCONF / "linux" / "vm.config"]
+    if compiler.startswith("clang"):
+        frags.append(KCONF / "linux" / "modules.config")
+    return frags
+
+
 def _key(compiler: str) -> str:
     import kcov_build.kernel as kernel_mod
 
     h = hashlib.sha256()
     st = LINUX_TARBALL.stat()
     h.update(f"{LINUX_TARBALL}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for f in (KCONF / "linux" / "kcov.config", KCONF / "linux" / "vm.config", Path(kernel_mod.__file__)):
+    for f in (KCONF / "linux" / "kcov.config", *fragments(compiler), Path(kernel_mod.__file__)):
         h.update(f.read_bytes())
     ver = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
     h.update(ver.encode())
@@ -92,7 +102,20 @@ def _write_json(path: Path, data: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
+# Kernels built in this pytest process (CI), so that every suite asking for
+# the same compiler's kernel (tests/vm, tests/kprofile) shares one build.
+_BUILT: dict[str, BuiltKernel] = {}
+
+
 def build_kernel(compiler: str, tmp_factory: pytest.TempPathFactory) -> BuiltKernel:
+    if compiler in _BUILT:
+        return _BUILT[compiler]
+    k = _build_kernel(compiler, tmp_factory)
+    _BUILT[compiler] = k
+    return k
+
+
+def _build_kernel(compiler: str, tmp_factory: pytest.TempPathFactory) -> BuiltKernel:
     need(LINUX_TARBALL.is_file(), f"{LINUX_TARBALL} is missing (apt install linux-source-6.1)")
     need(shutil.which(compiler) is not None, f"{compiler} is not installed")
     if in_ci():
@@ -106,9 +129,10 @@ def build_kernel(compiler: str, tmp_factory: pytest.TempPathFactory) -> BuiltKer
             image = Path(info["image"])
             if image.is_file():
                 return BuiltKernel(compiler, outdir, image, float(info["seconds"]), True)
-    cmd = [*kcov_build_cmd(), "kernel", "--src", str(LINUX_TARBALL),
-           "--config", str(KCONF / "linux" / "vm.config"),
-           "--compiler", compiler, "-j", str(os.cpu_count() or 2), "-O", str(outdir)]
+    cmd = [*kcov_build_cmd(), "kernel", "--src", str(LINUX_TARBALL)]
+    for frag in fragments(compiler):
+        cmd += ["--config", str(frag)]
+    cmd += ["--compiler", compiler, "-j", str(os.cpu_count() or 2), "-O", str(outdir)]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=builder_env(cache), check=False)
     seconds = time.monotonic() - t0

@@ -2,7 +2,7 @@
 
     python -m kcov.profile merge [--llvm N] [--allow-mixed-binaries] -o OUT.profdata IN.profraw...
     python -m kcov.profile report [--llvm N] [--format report|text|html|lcov|json] [-o OUT]
-                                  --profile P BINARY [BINARY...]
+                                  [--source PATH]... --profile P BINARY [BINARY...]
     python -m kcov.profile show [--llvm N] PROFILE
     python -m kcov.profile info PROFILE...
 
@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--format", default="report", choices=("report", "text", "html", "lcov", "json"))
     r.add_argument("-o", "--output")
     r.add_argument("--llvm", type=int)
+    r.add_argument("--source", action="append", default=[],
+                   help="only this source file or directory (repeatable; llvm-cov's SOURCES)")
     r.add_argument("binaries", nargs="+")
     s = sub.add_parser("show", help="llvm-profdata show --all-functions --counts")
     s.add_argument("--llvm", type=int)
@@ -64,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = merge(a.inputs, a.output, llvm_version=a.llvm, allow_mixed_binaries=a.allow_mixed_binaries)
             print(out)
         elif a.cmd == "report":
-            text = report(a.binaries, a.profile, format=a.format, output=a.output, llvm_version=a.llvm)
+            text = report(a.binaries, a.profile, format=a.format, output=a.output, llvm_version=a.llvm,
+                          sources=a.source)
             if a.output is None:
                 sys.stdout.write(text)
         elif a.cmd == "show":

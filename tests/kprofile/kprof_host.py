@@ -1,0 +1,100 @@
+"""Helpers of the kernel source-based coverage tests (a module name of its
+own, so it never collides with other test directories' helpers)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "vm"))
+
+import kernels  # noqa: E402,F401  (tests/vm/kernels.py: the shared clang-19 kernel)
+from harness import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+GUEST = DATA / "guest_kprof.py"
+PYTHON = VENV_BIN / "python"
+MODULE_SRC = REPO / "runtime" / "linux"
+need = kernels.need
+in_ci = kernels.in_ci
+
+
+def kcov_build() -> list[str]:
+    return kernels.kcov_build_cmd()
+
+
+def pgo_use(profdata: Path) -> tuple[list[str], list[str]]:
+    """(command prefix, extra compile flags) that apply `profdata` to a
+    kbuild module build: kcov-build --pgo-use adds -fprofile-instr-use=FILE
+    to every compile, kernel code included."""
+    return [*kcov_build(), "--pgo-use", str(profdata), "--"], []
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> float:
+    """Run a build step; fail the test with its output if it fails."""
+    t0 = time.monotonic()
+    env = dict(os.environ, PATH=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, check=False)
+    assert p.returncode == 0, f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}"
+    return time.monotonic() - t0
+
+
+@dataclass(frozen=True)
+class Module:
+    dir: Path
+    seconds: float
+
+    @property
+    def ko(self) -> Path:
+        return next(self.dir.glob("*.ko"))
+
+    @property
+    def symvers(self) -> Path:
+        return self.dir / "Module.symvers"
+
+
+@dataclass(frozen=True)
+class Boot:
+    result: VmResult
+    report: dict[str, object]  # what the guest script saw
+    out: Path  # the shared directory: profiles copied out of the guest
+
+
+def line_counts(show: str, source: str | None = None) -> dict[int, tuple[int | None, str]]:
+    """`llvm-cov show` text: {line: (count, or None if not code, text)} of
+    `source` (a path suffix; None: the only file shown)."""
+    out: dict[int, tuple[int | None, str]] = {}
+    wanted = True
+    for line in show.splitlines():
+        if "|" not in line and line.endswith(":"):
+            wanted = source is None or line[:-1].endswith(source)
+            continue
+        m = re.match(r"\s*(\d+)\|\s*(\d*)\|(.*)$", line)
+        if wanted and m:
+            out[int(m.group(1))] = (int(m.group(2)) if m.group(2) else None, m.group(3))
+    return out
+
+
+def llvm_profdata_show(profile: Path) -> dict[str, dict[str, object]]:
+    """llvm-profdata show --all-functions --counts, per function:
+    {"count": function count, "blocks": [block counts]}."""
+    text = subprocess.run(["llvm-profdata-19", "show", "--all-functions", "--counts", str(profile)],
+                          capture_output=True, text=True, check=True).stdout
+    funcs: dict[str, dict[str, object]] = {}
+    cur: dict[str, object] | None = None
+    for line in text.splitlines():
+        s = line.strip()
+        if line.startswith("  ") and not line.startswith("    ") and s.endswith(":"):
+            cur = funcs.setdefault(s[:-1].split(":")[-1], {})
+        elif cur is not None and s.startswith("Function count:"):
+            cur["count"] = int(s.split(":")[1])
+        elif cur is not None and s.startswith("Block counts:"):
+            inner = s.split(":", 1)[1].strip().strip("[]")
+            cur["blocks"] = [int(x) for x in inner.split(",") if x.strip()]
+    return funcs
