@@ -58,3 +58,12 @@ def rec_lib(rec_lib_path: Path) -> ctypes.CDLL:
 @pytest.fixture(scope="session")
 def page() -> int:
     return mmap.PAGESIZE
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The executions of test_fuzz_readers.py per reader, when it ran."""
+    fuzz = sys.modules.get("fuzzhelp")
+    if fuzz is not None and fuzz.EXECUTIONS:
+        terminalreporter.section("reader fuzzing: executions")
+        for line in fuzz.summary_lines():
+            terminalreporter.write_line(line)

@@ -179,6 +179,9 @@ def sancov(pcs: object) -> dict[str, bytes]:
             continue
         name, bias, lo, hi = found
         sel = np.ascontiguousarray(arr[(arr >= lo) & (arr < hi)])
+        if not len(sel):  # the PC is in the image but not in its code
+            i += 1
+            continue
         cap = 8 + 8 * len(sel)
         buf = ctypes.create_string_buffer(cap)
         ptr = sel.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64))

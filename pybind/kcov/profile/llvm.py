@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -73,10 +74,21 @@ def _run(tool: Tool, args: Sequence[str]) -> str:
 
 def _run2(tool: Tool, args: Sequence[str]) -> tuple[str, str]:
     """(stdout, stderr) of a successful run; ToolError with its first error line else."""
+    # The tools trust an indexed profile past its header: a damaged one can
+    # crash them, and their crash handler would spend seconds symbolising.
+    env = {**os.environ, "LLVM_DISABLE_SYMBOLIZATION": "1"}
     try:
-        p = subprocess.run([tool.path, *args], capture_output=True, text=True, timeout=600, check=False)
+        p = subprocess.run([tool.path, *args], capture_output=True, text=True, timeout=600, check=False, env=env)
     except OSError as e:
         raise ToolNotFoundError(f"{tool.path}: cannot run: {e.strerror}") from None
+    if p.returncode < 0:
+        try:
+            sig = signal.Signals(-p.returncode).name
+        except ValueError:
+            sig = f"signal {-p.returncode}"
+        why = next((ln.strip() for ln in p.stderr.splitlines() if ln.startswith("LLVM ERROR")), "")
+        raise ToolError(f"{tool.name}-{tool.version} crashed ({sig}{': ' + why if why else ''}) on its inputs: "
+                        "one of them is damaged")
     if p.returncode != 0:
         lines = [ln.strip() for ln in p.stderr.splitlines() if ln.strip()]
         msg = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else f"exit status {p.returncode}")
@@ -102,6 +114,32 @@ def _magic(path: Path) -> int:
     return int(struct.unpack("<Q", head)[0])
 
 
+def _vet_indexed(path: Path) -> None:
+    """An indexed profile whose header and summary lie inside the file
+    (InstrProf.h's IndexedInstrProf::Header: Magic, Version, Unused,
+    HashType, HashOffset, then MemProfOffset from version 8, BinaryIdOffset
+    from 9, TemporalProfTracesOffset from 10, VTableNamesOffset from 12;
+    from version 4 a summary of at least 6 fields follows)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ProfileFormatError(f"{path}: cannot read: {e.strerror}") from None
+    version = struct.unpack_from("<Q", data, 8)[0] & 0xFFFFFFFF if len(data) >= 16 else 0
+    words = 5 + (version >= 8) + (version >= 9) + (version >= 10) + (version >= 12)
+    if len(data) < 8 * words or version == 0:
+        raise ProfileFormatError(f"{path}: truncated or damaged indexed profile header ({len(data)} bytes, "
+                                 f"version {version})")
+    h = struct.unpack_from(f"<{words}Q", data)
+    if not all(8 * words <= off < len(data) for off in (h[4], *(x for x in h[5:] if x))):
+        raise ProfileFormatError(f"{path}: truncated or damaged indexed profile: its header points "
+                                 f"past the end of the file ({len(data)} bytes)")
+    if 4 <= version <= 12:
+        fields, entries = struct.unpack_from("<QQ", data, 8 * words) if len(data) >= 8 * words + 16 else (0, 0)
+        if fields < 6 or 8 * words + 16 + 8 * fields + 24 * entries > len(data):
+            raise ProfileFormatError(f"{path}: truncated or damaged indexed profile summary ({fields} fields, "
+                                     f"{entries} entries)")
+
+
 def vet(profraws: Sequence[PathLike], *, allow_mixed_binaries: bool = False) -> tuple[int, list[Path]]:
     """Check raw inputs: (their common raw version, indexed inputs)."""
     if not profraws:
@@ -112,6 +150,7 @@ def vet(profraws: Sequence[PathLike], *, allow_mixed_binaries: bool = False) -> 
     for item in profraws:
         path = Path(item)
         if _magic(path) == raw.INDEXED_MAGIC:
+            _vet_indexed(path)
             indexed.append(path)
             continue
         profs = raw.read(path)
@@ -192,6 +231,7 @@ def show(profile: PathLike, *, llvm_version: int | None = None) -> str:
     """`llvm-profdata show --all-functions --counts` of a raw or indexed profile."""
     path = Path(profile)
     if _magic(path) == raw.INDEXED_MAGIC:
+        _vet_indexed(path)
         v = llvm_version or max(installed_versions("llvm-profdata") or [19])
     else:
         version, _ = vet([path], allow_mixed_binaries=True)
@@ -280,6 +320,8 @@ def report(binaries: PathLike | Sequence[PathLike], profile: PathLike, *, format
         raise ProfileError("format='html' needs an output directory")
     prof = Path(profile)
     magic = _magic(prof)
+    if magic == raw.INDEXED_MAGIC:
+        _vet_indexed(prof)
     if llvm_version is None:
         found = [v for v in (binary_llvm_version(b) for b in bins) if v is not None]
         llvm_version = max(found) if found else None

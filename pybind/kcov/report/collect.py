@@ -227,7 +227,11 @@ def _find_binary(ident: str, r: _Reached, given: list[_Candidate]) -> Path:
                     "not the binary that ran", 65)
             return c.path
     p = Path(m.path)
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except OSError as e:  # a path the file system refuses (too long...)
+        raise MissingFileError(f"{m.path[:200]}: cannot read: {e.strerror}", 66) from None
+    if not exists:
         raise MissingFileError(f"{m.path}: no such file ({r.count} PCs were recorded in it; "
                                "give its binary)", 66)
     if m.build_id:

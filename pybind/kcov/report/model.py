@@ -508,6 +508,10 @@ def _producer(prod: Any) -> str:
 def _str(v: Any) -> str:
     if not isinstance(v, str):
         raise TypeError(f"expected a string, got {type(v).__name__}")
+    try:  # JSON escapes can spell lone surrogates, which no writer can encode
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"not Unicode text: {v[:40]!r}") from None
     return v
 
 

@@ -67,6 +67,7 @@ __all__ = [
 MAGIC = "kcov-pcs v1"
 _KINDS = ("exe", "dso", "kmod", "vmlinux")
 _HEX = re.compile(r"(?:0x)?[0-9a-fA-F]+")
+_U64 = 1 << 64
 
 PcArray = npt.NDArray[np.uint64]
 PcsArg = Union[npt.ArrayLike, Mapping[str, npt.ArrayLike]]
@@ -205,7 +206,7 @@ def read_pcs(path: str | Path, modules: Iterable[ModuleMap] | None = None) -> Pc
             continue
         if not _HEX.fullmatch(s):
             raise FormatError(f"{p}:{n}: not a hex PC: {s[:40]!r}")
-        pcs.append(int(s, 16))
+        pcs.append(_pc(int(s, 16), p, n, s))
     return PcDump(extra, {"": np.array(pcs, dtype=np.uint64)}, str(p))
 
 
@@ -223,9 +224,10 @@ def _parse_dump(p: Path, lines: list[str]) -> PcDump:
             continue
         if s[0] in "0123456789abcdefABCDEF":  # "module" and "test" start with no hex digit
             try:
-                cur.append(int(s, 16))
+                pc = int(s, 16)
             except ValueError:
                 raise FormatError(f"{p}:{n}: not a hex PC: {s[:40]!r}") from None
+            cur.append(_pc(pc, p, n, s))
             continue
         if s == "test" or s.startswith("test "):
             cur = runs.setdefault(ln.lstrip()[5:].rstrip("\r\n"), [])
@@ -240,6 +242,8 @@ def _parse_dump(p: Path, lines: list[str]) -> PcDump:
                 start, end, foff = int(a, 16), int(b, 16), int(off, 16)
             except ValueError:
                 raise FormatError(f"{p}:{n}: module addresses must be hex") from None
+            if max(start, end, foff) >= _U64:
+                raise FormatError(f"{p}:{n}: module addresses must fit in 64 bits")
             if kind not in _KINDS:
                 raise FormatError(f"{p}:{n}: module kind {kind!r} is not one of {', '.join(_KINDS)}")
             if end <= start:
@@ -249,6 +253,12 @@ def _parse_dump(p: Path, lines: list[str]) -> PcDump:
         raise FormatError(f"{p}:{n}: unexpected line: {s[:60]!r}")
     tests = {k: np.array(v, dtype=np.uint64) for k, v in runs.items() if v or k}
     return PcDump(mods, tests, str(p))
+
+
+def _pc(value: int, p: Path, n: int, text: str) -> int:
+    if value >= _U64:
+        raise FormatError(f"{p}:{n}: PC {text[:40]!r} does not fit in 64 bits")
+    return value
 
 
 # -- module maps --------------------------------------------------------------

@@ -13,15 +13,30 @@ points of such lines.  A trace-pc point marks a basic block, so this is
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import defaultdict
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _escape
+from xml.sax.saxutils import quoteattr as _quoteattr
 
 from ...model import CoverageData, LineStat
 from ..base import common_root, function_line, function_lines, relative
 
 DOCTYPE = ('<!DOCTYPE coverage SYSTEM '
            '"http://cobertura.sourceforge.net/xml/coverage-04.dtd">')
+
+
+# Characters XML 1.0 cannot hold, even escaped (a damaged input may name a
+# file with them): replaced, so the document stays well-formed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(s: str) -> str:
+    return _escape(_NOT_XML.sub("\ufffd", s))
+
+
+def quoteattr(s: str) -> str:
+    return _quoteattr(_NOT_XML.sub("\ufffd", s))
 
 
 def _rate(part: int, whole: int) -> str:

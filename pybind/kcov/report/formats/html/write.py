@@ -20,6 +20,7 @@ import hashlib
 import html
 import os
 import re
+import stat
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
@@ -327,7 +328,9 @@ class _Report:
                 out.append(f'<p class="note">The source has {len(src)} '
                            f"lines but coverage names line {last}: it has "
                            "changed since the build.</p>")
-            numbers = range(1, max(len(src), last) + 1)
+            # Lines past the end are listed, not the gap up to them: a
+            # damaged input may name line 4000000000.
+            numbers = [*range(1, len(src) + 1), *(n for n in sorted(st.lines) if n > len(src))]
         out.append(f'<table class="src" id="{pre}source"><tbody>')
         for n in numbers:
             ls = st.lines.get(n)
@@ -361,10 +364,15 @@ def _mapped(path: str, source_map: tuple[tuple[str, str], ...]) -> str:
 
 def _read_source(path: str, source_map: tuple[tuple[str, str], ...]
                  ) -> list[str] | None:
+    src = _mapped(path, source_map)
     try:
-        with open(_mapped(path, source_map), "rb") as f:
+        # Only a regular file: /dev/zero would never end, and a FIFO would
+        # wait for a writer.
+        if not stat.S_ISREG(os.stat(src).st_mode):
+            return None
+        with open(src, "rb") as f:
             raw = f.read()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path
         return None
     # Split on newlines only: kernel sources hold form feeds, which
     # str.splitlines() would count as line ends.

@@ -14,7 +14,9 @@ A count is the number of tests that reached the line (or function): 1 for
 a run without test names, 0 for a line whose points were never reached.
 lcov has no notion of a partly reached line; such a line is reached.
 Functions without any point (known only from the inventory) are left out:
-lcov lists instrumented code, and genhtml's totals then match ours.
+lcov lists instrumented code, and genhtml's totals then match ours; so are
+points without a source file (the symboliser's ``??``), which lcov cannot
+name.  A file or function name with a line break cannot be written (65).
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ def render(data: CoverageData, test_name: str = "") -> str:
                           "newline", 64)
     out: list[str] = []
     for path, st in data.files().items():
+        if not path:
+            continue
         funcs = sorted(
             ((function_line(data, path, fs.name, fs.line), fs.name,
               len(fs.tests)) for fs in st.functions.values()
@@ -36,6 +40,9 @@ def render(data: CoverageData, test_name: str = "") -> str:
         lines = sorted(st.lines.items())
         if not funcs and not lines:
             continue
+        for name in (path, *(f[1] for f in funcs)):
+            if len(f"{name}.".splitlines()) > 1:
+                raise ReportError(f"cannot write lcov: the name {name[:60]!r} holds a line break", 65)
         out.append(f"TN:{test_name}")
         out.append(f"SF:{path}")
         out.extend(f"FN:{line},{name}" for line, name, _ in funcs)
@@ -46,4 +53,6 @@ def render(data: CoverageData, test_name: str = "") -> str:
         out.append(f"LF:{len(lines)}")
         out.append(f"LH:{sum(1 for _, ls in lines if ls.hit)}")
         out.append("end_of_record")
+    if not out:  # no source file: a TN line keeps it an lcov file to merge again
+        out.append(f"TN:{test_name}")
     return "".join(line + "\n" for line in out)
