@@ -28,6 +28,7 @@ import os
 import struct
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn, Sequence
 
 from .build import BuildError
@@ -116,6 +117,16 @@ def read_indexed(path: str) -> IndexedProfile:
         raise PgoError(f"--pgo-use {path}: {what}, not an indexed LLVM profile (a .profdata written by "
                        f"{PROG} pgo merge or llvm-profdata merge)", EX_DATAERR)
     word = struct.unpack_from("<Q", head, 8)[0]
+    # A damaged header or summary makes clang itself crash with a stack
+    # dump; kcov.profile checks both the way llvm-profdata merge's output is
+    # laid out (found by tests/reliability's reader fuzzing).
+    from kcov.profile.errors import ProfileError
+    from kcov.profile.llvm import _vet_indexed
+
+    try:
+        _vet_indexed(Path(path))
+    except ProfileError as e:
+        raise PgoError(f"--pgo-use {e}", EX_DATAERR) from None
     return IndexedProfile(path, word & 0xFFFFFFFF)
 
 

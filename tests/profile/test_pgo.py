@@ -222,6 +222,10 @@ def test_pgo_use_refuses_what_clang_cannot_use(profs: dict[str, Path], tmp_path:
     (tmp_path / "empty.profdata").write_bytes(b"")
     data = profs["vp19.profdata"].read_bytes()
     (tmp_path / "trunc.profdata").write_bytes(data[:12])
+    # A valid magic and version over a damaged header or summary made
+    # clang-19 itself crash with a stack dump (reader fuzzing found it).
+    (tmp_path / "damaged.profdata").write_bytes(data[:48])
+    (tmp_path / "short.profdata").write_bytes(data[:-20])
     (d / "use.o").unlink(missing_ok=True)
     _one_line(_use(tmp_path / "missing.profdata", "clang-19", d), 66, "missing.profdata: no such file")
     _one_line(_use(tmp_path, "clang-19", d), 66, "a directory")
@@ -229,6 +233,8 @@ def test_pgo_use_refuses_what_clang_cannot_use(profs: dict[str, Path], tmp_path:
     _one_line(_use(d / "vpfix.c", "clang-19", d), 65, "foreign data, not an indexed LLVM profile")
     _one_line(_use(tmp_path / "empty.profdata", "clang-19", d), 65, "an empty file")
     _one_line(_use(tmp_path / "trunc.profdata", "clang-19", d), 65, "truncated")
+    _one_line(_use(tmp_path / "damaged.profdata", "clang-19", d), 65, "damaged indexed profile")
+    _one_line(_use(tmp_path / "short.profdata", "clang-19", d), 65, "damaged indexed profile")
     assert not (d / "use.o").exists()
     if shutil.which("clang-14"):
         # clang-14 reads indexed profiles up to version 7; LLVM 19 writes 12.
