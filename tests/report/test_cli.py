@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Run, fixture_runs
+from reportfix import Run, fixture_runs
 from reporthelp import VENV_BIN, Fixture, build_fixture, markers, run_fixture
 
 from kcov.report import CoverageData, Frame, Module, ModuleMap, collect, read_pcs, write_pcs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import INPUTS, DebugKernel, KernelModules, Run, fixture_runs
+from reportfix import INPUTS, DebugKernel, KernelModules, Run, _fixture, fixture_runs
 from reporthelp import (REPO, VENV_BIN, Fixture, build_fixture, function_lines, markers, need,
                         run)
 
@@ -163,8 +163,6 @@ def test_binary_found_by_build_id(fx_clang: Fixture, runs_clang: dict[str, Run],
 def test_given_binaries_without_pcs_are_reported(fx_clang: Fixture, runs_clang: dict[str, Run],
                                                  fixture_builds: dict[str, Fixture],
                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
-    from conftest import _fixture
-
     other = _fixture(fixture_builds, "gcc-12", tmp_path_factory)
     lib = tmp_path_factory.mktemp("other") / "libother.so"
     shutil.copy2(other.lib, lib)
@@ -222,8 +220,6 @@ def test_wrong_binary(fx_clang: Fixture, runs_clang: dict[str, Run],
                       fixture_builds: dict[str, Fixture],
                       tmp_path_factory: pytest.TempPathFactory) -> None:
     """Another build of the library given under the same name."""
-    from conftest import _fixture
-
     other = _fixture(fixture_builds, "gcc-12", tmp_path_factory)
     with pytest.raises(BuildIdMismatchError, match=r"libfix\.so: build id [0-9a-f]+, but the run's "
                                                    r"libfix\.so had [0-9a-f]+: not the binary") as ei:
@@ -426,8 +422,6 @@ def test_binary_changed_since_the_run(fx_clang: Fixture, runs_clang: dict[str, R
                                       fixture_builds: dict[str, Fixture],
                                       tmp_path_factory: pytest.TempPathFactory) -> None:
     """The dump's path now holds another build (a rebuild after the run)."""
-    from conftest import _fixture
-
     other = _fixture(fixture_builds, "gcc-12", tmp_path_factory)
     d = read_pcs(runs_clang["digits"].dump)
     lib = tmp_path / "libfix.so"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import KernelModules
+from reportfix import KernelModules
 from reporthelp import Fixture
 
 import kcov

@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from conftest import KernelModules
+from reportfix import KernelModules
 from reporthelp import COVERAGE, DATA, REPO, VENV_BIN, function_lines, markers, need, run
 
 import kcov

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DebugKernel, KernelModules, Run
+from reportfix import DebugKernel, KernelModules, Run, _fixture
 from elftools.elf.elffile import ELFFile
 from reporthelp import Fixture, run
 
@@ -110,8 +110,6 @@ def test_lld_pie_layout_differs_from_file_offsets(fixture_builds: dict[str, Fixt
                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
     """The case the offset arithmetic exists for: lld puts the executable
     segment at p_vaddr != p_offset; GNU ld at p_vaddr == p_offset."""
-    from conftest import _fixture
-
     lld = _fixture(fixture_builds, "clang-19-lld", tmp_path_factory)
     bfd = _fixture(fixture_builds, "clang-19", tmp_path_factory)
     for fx, differs in ((lld, True), (bfd, False)):

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import KernelModules
+from reportfix import KernelModules
 from reporthelp import Fixture, function_lines, markers, run
 
 import kcov.report.symbolize as symbolize
