@@ -12,8 +12,10 @@ demo: setup
 demo-kernel: setup
 	.venv/bin/python examples/kernel/demo_kernel.py
 
+# Everything is required here: after set-up a skip is a failure
+# (tests/conftest.py), as under CI.
 test: setup
-	.venv/bin/python -m pytest
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest
 
 bench: setup
 	.venv/bin/python benchmarks/bench_callbacks.py

@@ -17,13 +17,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "vm"))
 sys.path.insert(0, str(REPO / "examples" / "kernel"))  # kmodules: minix.ko, shared with the demo
 
-from harness import STOCK_KERNEL, VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
+from harness import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
 import kmodules  # noqa: E402,F401
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 GUEST = HERE / "guest"
-KDIR = Path("/usr/src/linux-headers-6.1.0-56-amd64")
 MODULE_SRC = REPO / "runtime" / "linux"
 
 

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "vm"))
 sys.path.insert(0, str(REPO / "tests" / "kmod"))
 
-from harness import STOCK_KERNEL, VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
+from harness import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
 from kernels import LINUX_TARBALL, builder_env, in_ci, kcov_build_cmd, need  # noqa: E402,F401
 from kmod_host import Junit  # noqa: E402
 
@@ -50,7 +50,6 @@ DEBUG_CONFIG = KCONF / "linux" / "debug.config"
 MODULE_SRC = REPO / "runtime" / "linux"
 KCOVTEST_SRC = REPO / "tests" / "kmod" / "data" / "kcovtest"
 STRESS_SRC = REPO / "tests" / "kmod" / "data" / "progs" / "stress.c"
-STOCK_KDIR = Path("/usr/src/linux-headers-6.1.0-56-amd64")
 COMPILER = "gcc-12"
 CACHE = REPO / ".cache"
 

@@ -22,6 +22,8 @@ from kcov.report import (BuildIdMismatchError, CoverageData, FormatError, Missin
                          write_pcs)
 from kcov.report.elf import read_elf
 
+from tests.support.kernel import stock
+
 
 def lines_reached(data: CoverageData, file: Path) -> dict[int, set[str]]:
     return {ln: ls.tests for ln, ls in data.files()[str(file)].lines.items() if ls.hit}
@@ -290,16 +292,15 @@ def test_kernel_module_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> N
     writes a kcov-pcs dump; here collect() maps the PCs to minix's source
     lines."""
     sys.path.insert(0, str(REPO / "tests" / "vm"))
-    from harness import STOCK_KERNEL, Vm, dmesg_problems, find_vng  # type: ignore[import-not-found]
+    from harness import Vm, dmesg_problems, find_vng  # type: ignore[import-not-found]
 
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")
-    need(STOCK_KERNEL.is_file(), f"{STOCK_KERNEL} is missing (apt install linux-image-amd64)")
     out = tmp_path / "guest"
     out.mkdir()
     dump = out / "minix.pcs"
     py = VENV_BIN / "python"
-    res = Vm(kernel=STOCK_KERNEL, memory="1G", cpus=2, timeout=600,
+    res = Vm(kernel=stock().image, memory="1G", cpus=2, timeout=600,
              extra_args=(f"--rwdir={out}",)).run(
         f"{py} {GUEST} --kcov-ko {kernel_modules.kcov_ko} --ko {kernel_modules.minix_ko} "
         f"--out {dump}", cwd=REPO)

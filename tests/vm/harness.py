@@ -38,7 +38,6 @@ from typing import Mapping, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
-STOCK_KERNEL = Path("/boot/vmlinuz-6.1.0-56-amd64")
 
 # Kernel log lines that mean the kernel misbehaved.
 _PROBLEM = re.compile(
@@ -165,7 +164,7 @@ def _guest_script(command: str, shared: Path, cwd: Path, env: Mapping[str, str])
     return (
         "#!/bin/sh\n"
         f"export PATH={q(str(VENV_BIN))}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-        "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1\n"
+        "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 KCOV_GUEST=1\n"
         f"{exports}"
         f"cd {q(str(cwd))} || exit 125\n"
         f"( {command}\n)\n"
