@@ -1,5 +1,5 @@
 # The two entry points of the README; each does the whole set-up first.
-.PHONY: setup demo demo-kernel test bench bench-kernel bench-pgo clean
+.PHONY: setup check demo demo-kernel test bench bench-kernel bench-pgo clean
 
 setup:
 	@bash scripts/setup.sh
@@ -11,6 +11,10 @@ demo: setup
 # fs/minix from linux-source-6.1, traced per file operation in a VM.
 demo-kernel: setup
 	.venv/bin/python examples/kernel/demo_kernel.py
+
+# The fast tier: every test that boots no VM and builds no kernel.
+check: setup
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel"
 
 # Everything is required here: after set-up a skip is a failure
 # (tests/conftest.py), as under CI.

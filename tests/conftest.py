@@ -7,6 +7,9 @@
   are the exception: they are not missing anything, they run elsewhere.
 * Guest-only tests (marked `vm`) skip outside the VM and say where they run;
   the VM harness (tests/vm/harness.py) sets KCOV_GUEST=1 in the guest.
+* Tests that build a Linux kernel or boot a VM are marked `kernel`: the
+  whole host side of the kernel suites, and elsewhere whoever asks for a
+  built kernel or boots one.  `make check` deselects them.
 * At the end of the run, a table of where the time went, per test folder.
 """
 from __future__ import annotations
@@ -21,6 +24,10 @@ import pytest
 from tests.support.prereq import strict, why_strict
 
 TESTS = Path(__file__).resolve().parent
+# Folders whose host tests all build a kernel or boot the stock one.
+KERNEL_FOLDERS = frozenset({"anchor", "kmod", "kprofile", "kstress", "vm"})
+# Fixtures that build a kernel (tests/report/reportfix.py).
+KERNEL_FIXTURES = frozenset({"debug_kernel"})
 GUEST_ONLY = "guest-only: runs inside the VM that tests/kmod, tests/kstress or tests/vm boot"
 
 _seconds: dict[str, float] = defaultdict(float)
@@ -39,6 +46,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("vm") is not None:
             item.add_marker(skip)
+            continue
+        rel = Path(str(item.path)).resolve().relative_to(TESTS).parts
+        if rel[0] in KERNEL_FOLDERS or KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kernel)
 
 
 def _suite(nodeid: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -26,24 +25,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import in_ci, need
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "kmod_anchor.py"
 PYTHON = REPO / ".venv" / "bin" / "python"
 TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 
 pytestmark = pytest.mark.slow
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def need(ok: bool, why: str) -> None:
-    """Skip when a prerequisite is missing, except in CI, where it fails."""
-    if not ok:
-        if in_ci():
-            pytest.fail(f"CI=true but {why}")
-        pytest.skip(why)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import missing, need_tools as need
+
 from buildhelp import kcov_build, run
 
 from kcov_build.objcheck import callback_calls
@@ -35,15 +37,6 @@ CACHE = ROOT / ".cache" / "src"
 LZ4_URL = "http://deb.debian.org/debian/pool/main/l/lz4/lz4_1.9.4.orig.tar.gz"
 LZ4_SHA256 = "0b0e3aa07c8c063ddf40b082bdf7e37a1562bda40a0ff5272957f3e987e0e54b"
 LZ4_LIB = ("lz4.c", "lz4hc.c", "lz4frame.c", "xxhash.c")
-CI = os.environ.get("CI") == "true"
-
-
-def need(*tools: str) -> None:
-    for t in tools:
-        if shutil.which(t) is None:
-            if CI:
-                pytest.fail(f"{t} is missing in CI (scripts/setup.sh installs it)")
-            pytest.skip(f"{t} is not installed")
 
 
 def instrumented(path: Path) -> dict[str, bool]:
@@ -75,9 +68,7 @@ def lz4_tarball() -> Path:
             with urllib.request.urlopen(LZ4_URL, timeout=120) as r, open(tmp, "wb") as f:
                 shutil.copyfileobj(r, f)
         except OSError as e:
-            if CI:
-                raise
-            pytest.skip(f"cannot download {LZ4_URL}: {e}")
+            missing(f"cannot download {LZ4_URL}: {e}")
         os.replace(tmp, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert digest == LZ4_SHA256, f"{path} is not Debian's lz4 1.9.4 orig tarball (sha256 {digest})"

@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+
+from tests.support.prereq import in_ci, need  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "vm"))
@@ -24,18 +25,6 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 GUEST = HERE / "guest"
 MODULE_SRC = REPO / "runtime" / "linux"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def need(ok: bool, why: str) -> None:
-    """Skip when a prerequisite is missing, except in CI, where it fails."""
-    if not ok:
-        if in_ci():
-            pytest.fail(f"CI=true but {why}")
-        pytest.skip(why)
 
 
 def kcov_build() -> list[str]:

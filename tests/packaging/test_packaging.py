@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,18 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import need_tool as need, own
+
 import kcov
 
 DATA = Path(__file__).resolve().parent / "data"
 LIB = Path(kcov.get_lib_dir())
 VENV_BIN = Path(sys.executable).parent
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool, path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    if path is None:
-        pytest.skip(f"{tool} is not installed")
-    return path
 
 
 def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -153,7 +147,7 @@ def test_engine_is_freestanding(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     engine = repo / "runtime" / "engine.c"
     if not engine.exists():
-        pytest.skip("runtime sources are not in this tree")
+        own(False, "runtime sources are not in this tree")
     nm = need("llvm-nm-19")
     for cc in ("gcc-12", "clang-19"):
         compiler = need(cc)

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CC, DATA, need_tool
+from fuzzhelp import CC, DATA
+
+from tests.support.prereq import need_tool
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = REPO / "runtime"

@@ -286,6 +286,7 @@ GUEST = Path(__file__).resolve().parent / "data" / "guest_kmod_pcs.py"
 
 
 @pytest.mark.slow
+@pytest.mark.kernel  # boots the stock kernel
 def test_kernel_module_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> None:
     """fs/minix as an instrumented minix.ko on the stock kernel: the guest
     traces file operations, reads the section bases from /sys/module and

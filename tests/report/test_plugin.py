@@ -235,6 +235,7 @@ def test_overflow_is_reported(plugged: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.kernel  # boots the stock kernel
 def test_plugin_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> None:
     """pytest --kcov --kcov-provider linux inside the guest (stock kernel,
     kcov.ko, the instrumented minix.ko): each test's file-system call is

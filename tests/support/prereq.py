@@ -60,3 +60,15 @@ def need_tools(*tools: str) -> None:
     """Every tool named, or see missing() for the first absent one."""
     for t in tools:
         need_tool(t)
+
+
+def in_ci() -> bool:
+    """Under CI kernels are built from scratch, never taken from .cache/."""
+    return os.environ.get("CI") == "true"
+
+
+def own(ok: object, why: str) -> None:
+    """A file of our own (kcov-run, libkcovrt.so, a header, a source): if it
+    is missing the install or the checkout is broken, a failure everywhere."""
+    if not ok:
+        pytest.fail(f"{why}: the project's own file is missing (run make setup)", pytrace=False)

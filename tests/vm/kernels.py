@@ -19,24 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import in_ci, need  # noqa: F401  (kernel suites import them from here)
+
 from harness import REPO, VENV_BIN
 
 DATA = Path(__file__).resolve().parent / "data"
 KCONF = REPO / "kernel_conf"
 LINUX_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 CACHE = REPO / ".cache"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def need(ok: bool, why: str) -> None:
-    """Skip when a prerequisite is missing, except in CI, where it fails."""
-    if not ok:
-        if in_ci():
-            pytest.fail(f"CI=true but {why}")
-        pytest.skip(why)
 
 
 def kcov_build_cmd() -> list[str]:
