@@ -54,23 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kcov/noinstr.h"
 #include "kcov_abi.h"
-
-#if defined(__clang__)
-#define KCOV_NOINSTR_CC __attribute__((no_sanitize("coverage")))
-#elif defined(__GNUC__) && __GNUC__ >= 12
-#define KCOV_NOINSTR_CC __attribute__((no_sanitize_coverage))
-#else
-#define KCOV_NOINSTR_CC
-#endif
-/*
- * Every function of the runtime that can run while recording carries this.
- * The build also strips coverage flags from the whole runtime; the attribute
- * is the second line of defence when a user's CFLAGS leak in.
- */
-#define KCOV_NOINSTR                                                     \
-	KCOV_NOINSTR_CC __attribute__((no_instrument_function))              \
-	__attribute__((no_sanitize("address", "thread", "undefined")))
 
 #define kcov_likely(x)   __builtin_expect(!!(x), 1)
 #define kcov_unlikely(x) __builtin_expect(!!(x), 0)

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kcov/noinstr.h" /* KCOV_NO_COVERAGE, for users' code */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,23 +34,6 @@ extern "C" {
 #define KCOVRT_VERSION_MAJOR 0
 #define KCOVRT_VERSION_MINOR 1
 #define KCOVRT_VERSION_PATCH 0
-
-/*
- * KCOV_NO_COVERAGE keeps a function out of SanitizerCoverage
- * instrumentation, spelled the way the compiler at hand honours it: clang
- * (13+) knows no_sanitize("coverage") and ignores no_sanitize_coverage, gcc
- * (12+) the reverse.  Older compilers know neither; `kcov-build --analyze`
- * finds the macro by name with libclang and excludes the function (clang) or
- * its file (gcc) instead.  Mark any function the coverage callbacks can
- * reach, or it will recurse.
- */
-#if defined(__clang__) && __clang_major__ >= 13
-#define KCOV_NO_COVERAGE __attribute__((no_sanitize("coverage")))
-#elif !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 12
-#define KCOV_NO_COVERAGE __attribute__((no_sanitize_coverage))
-#else
-#define KCOV_NO_COVERAGE
-#endif
 
 /* ABIs (also the device personalities). */
 #define KCOVRT_ABI_NONE    0

@@ -26,7 +26,8 @@
  *
  * The module itself is never instrumented: kbuild adds no coverage flags
  * when the kernel has no CONFIG_KCOV, and the engine and callbacks carry
- * KCOV_NOINSTR (no_sanitize_coverage, no_instrument_function = notrace).
+ * KCOV_NOINSTR (kcov/noinstr.h: no_sanitize_coverage, no_instrument_function
+ * = notrace, no profiling, no sanitizers).
  */
 #include <linux/debugfs.h>
 #include <linux/export.h>

@@ -38,9 +38,8 @@
 #include <unistd.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
-#define KCOVPROF_API KCOVPROF_PUBLIC
 #define PROG "kcov profile"
 /* compiler-rt's: shared so that a tree mixing both runtimes truncates once. */
 #define INIT_ONCE_ENV "__LLVM_PROFILE_RT_INIT_ONCE"
@@ -54,26 +53,26 @@ static int kp_dumped;                    /* (l) __llvm_profile_dump was called *
 static int kp_root = -1;                 /* (l) 1: this process truncates; -1: undecided */
 static int kp_warned_continuous;         /* (l) */
 
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_atfork_prepare(void)
 {
 	pthread_mutex_lock(&kp_lock);
 }
 
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_atfork_release(void)
 {
 	pthread_mutex_unlock(&kp_lock);
 }
 
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_atfork_child(void)
 {
 	kp_root = 0; /* a forked child appends to what its parent truncated */
 	pthread_mutex_unlock(&kp_lock);
 }
 
-KCOVPROF_NOINSTR __attribute__((constructor)) static void
+KCOV_NOINSTR __attribute__((constructor)) static void
 kp_hosted_init(void)
 {
 	pthread_atfork(kp_atfork_prepare, kp_atfork_release, kp_atfork_child);
@@ -89,7 +88,7 @@ struct kp_image {
 	int found;
 };
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_image_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct kp_image *im = arg;
@@ -132,7 +131,7 @@ kp_image_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_image_of(uint64_t pc, uint64_t *bias, uint64_t *lo, uint64_t *hi, char *name, size_t cap)
 {
 	struct kp_image im = { (uintptr_t)pc, 0, 0, 0, name, cap, 0 };
@@ -149,7 +148,7 @@ kcovprof_image_of(uint64_t pc, uint64_t *bias, uint64_t *lo, uint64_t *hi, char 
 	return 0;
 }
 
-KCOVPROF_NOINSTR static const char *
+KCOV_NOINSTR static const char *
 kp_name(const struct kcovprof_module *m)
 {
 	return m->glue != NULL ? (const char *)m->glue : "?";
@@ -158,7 +157,7 @@ kp_name(const struct kcovprof_module *m)
 /* --- File names ------------------------------------------------------------- */
 
 /* The pattern in force for m.  Called with kp_lock held. */
-KCOVPROF_NOINSTR static const char *
+KCOV_NOINSTR static const char *
 kp_pattern(const struct kcovprof_module *m)
 {
 	const char *env = getenv("LLVM_PROFILE_FILE");
@@ -176,7 +175,7 @@ kp_pattern(const struct kcovprof_module *m)
  * Expand `pat` for m into out: 0, or -1 if it does not fit.  *pool is the
  * merge pool size (%Nm; 0 without %m).  Called with kp_lock held.
  */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_expand(const char *pat, const struct kcovprof_module *m, char *out, size_t cap, unsigned *pool)
 {
 	size_t j = 0;
@@ -243,7 +242,7 @@ kp_expand(const char *pat, const struct kcovprof_module *m, char *out, size_t ca
 	return j == 0 ? -1 : 0;
 }
 
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_mkdirs(const char *path)
 {
 	char tmp[4096];
@@ -263,7 +262,7 @@ kp_mkdirs(const char *path)
 
 /* --- Writing ---------------------------------------------------------------- */
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -281,7 +280,7 @@ kp_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_read_all(int fd, void *buf, size_t len)
 {
 	char *p = buf;
@@ -303,7 +302,7 @@ kp_read_all(int fd, void *buf, size_t len)
  * Merge buf (a fresh profile of m) with the file's and write the sum back,
  * under an exclusive lock: %m's online merging.
  */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_write_merged(const struct kcovprof_module *m, const char *path, void *buf, size_t len)
 {
 	struct stat st;
@@ -355,7 +354,7 @@ out:
 }
 
 /* Append buf to path (created if missing), undoing a partial append. */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_write_append(const char *path, const void *buf, size_t len)
 {
 	struct stat st;
@@ -392,7 +391,7 @@ out:
 
 /* Truncate the file once per process tree, as compiler-rt does at start-up.
  * Called with kp_lock held when the first image with data registers. */
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_truncate_once(const struct kcovprof_module *m)
 {
 	char path[4096];
@@ -414,7 +413,7 @@ kp_truncate_once(const struct kcovprof_module *m)
 }
 
 /* Write m's profile to its file.  Called with kp_lock held. */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_write_module(const struct kcovprof_module *m)
 {
 	char path[4096];
@@ -471,7 +470,7 @@ kp_write_module(const struct kcovprof_module *m)
 
 /* --- Registration ----------------------------------------------------------- */
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_register(struct kcovprof_module *m)
 {
 	char name[1024];
@@ -505,7 +504,7 @@ kcovprof_register(struct kcovprof_module *m)
 	return err;
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 kcovprof_unregister(struct kcovprof_module *m)
 {
 	struct kcovprof_module **pp;
@@ -525,7 +524,7 @@ kcovprof_unregister(struct kcovprof_module *m)
 
 /* --- The API of kcov.profile ---------------------------------------------------- */
 
-KCOVPROF_NOINSTR static struct kcovprof_module *
+KCOV_NOINSTR static struct kcovprof_module *
 kp_find(uint64_t id)
 {
 	struct kcovprof_module *m;
@@ -535,7 +534,7 @@ kp_find(uint64_t id)
 	return m;
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_modules(struct kcovprof_info *out, int cap)
 {
 	struct kcovprof_module *m;
@@ -565,7 +564,7 @@ kcovprof_modules(struct kcovprof_info *out, int cap)
 	return n;
 }
 
-KCOVPROF_API int64_t
+KCOV_PUBLIC int64_t
 kcovprof_snapshot(uint64_t id, void *buf, size_t cap)
 {
 	struct kcovprof_module *m;
@@ -578,7 +577,7 @@ kcovprof_snapshot(uint64_t id, void *buf, size_t cap)
 	return n;
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_reset_module(uint64_t id)
 {
 	struct kcovprof_module *m;
@@ -597,7 +596,7 @@ kcovprof_reset_module(uint64_t id)
 	return rc;
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 kcovprof_set_filename(const char *pattern)
 {
 	char *copy = pattern != NULL ? strdup(pattern) : NULL;
@@ -614,7 +613,7 @@ kcovprof_set_filename(const char *pattern)
 	pthread_mutex_unlock(&kp_lock);
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 kcovprof_set_write_at_exit(int on)
 {
 	pthread_mutex_lock(&kp_lock);
@@ -628,7 +627,7 @@ kcovprof_set_write_at_exit(int on)
 	pthread_mutex_unlock(&kp_lock);
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_write_files(void)
 {
 	struct kcovprof_module *m;
@@ -642,7 +641,7 @@ kcovprof_write_files(void)
 	return rc;
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_filename(uint64_t id, char *buf, size_t cap)
 {
 	struct kcovprof_module *m;
@@ -659,13 +658,13 @@ kcovprof_filename(uint64_t id, char *buf, size_t cap)
 
 /* --- compiler-rt's public entry points (clang's SourceBasedCodeCoverage.rst) --- */
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 __llvm_profile_write_file(void)
 {
 	return kcovprof_write_files();
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 __llvm_profile_dump(void)
 {
 	int rc = kcovprof_write_files();
@@ -676,13 +675,13 @@ __llvm_profile_dump(void)
 	return rc;
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 __llvm_profile_reset_counters(void)
 {
 	(void)kcovprof_reset_module(0);
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 __llvm_profile_set_filename(const char *pattern)
 {
 	kcovprof_set_filename(pattern);

@@ -33,7 +33,7 @@
 #include <string.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
 #ifndef KCOVPROF_EXPECT
 #define KCOVPROF_EXPECT 0
@@ -86,27 +86,27 @@ static struct kcovprof_module kp_module;
 
 /* --- Value profiling: the compiler's entry points ----------------------------- */
 
-KCOVPROF_NOINSTR void
+KCOV_NOINSTR void
 __llvm_profile_instrument_target(uint64_t value, void *data, uint32_t index)
 {
 	kcovprof_value_target(&kp_vpool, value, data, index);
 }
 
-KCOVPROF_NOINSTR void
+KCOV_NOINSTR void
 __llvm_profile_instrument_memop(uint64_t size, void *data, uint32_t index)
 {
 	kcovprof_value_memop(&kp_vpool, size, data, index);
 }
 
 /* Not emitted by clang 14-19, but part of compiler-rt's value API. */
-KCOVPROF_NOINSTR void
+KCOV_NOINSTR void
 __llvm_profile_instrument_target_value(uint64_t value, void *data, uint32_t index, uint64_t count)
 {
 	kcovprof_value_add(&kp_vpool, value, data, index, count);
 }
 
 /* compiler-rt's lprofSetupValueProfiler: the same environment knob. */
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_value_setup(const struct kcovprof_module *m)
 {
 	const char *s = getenv("LLVM_VP_MAX_NUM_VALS_PER_SITE");
@@ -126,7 +126,7 @@ kp_value_setup(const struct kcovprof_module *m)
  * binary ID section: the NT_GNU_BUILD_ID note of a PT_NOTE segment, found
  * through this image's own program headers.
  */
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_build_id(struct kcovprof_module *m)
 {
 	const ElfW(Ehdr) *eh = &__ehdr_start;
@@ -171,7 +171,7 @@ kp_build_id(struct kcovprof_module *m)
 	}
 }
 
-KCOVPROF_NOINSTR __attribute__((constructor)) static void
+KCOV_NOINSTR __attribute__((constructor)) static void
 kp_module_ctor(void)
 {
 	struct kcovprof_module *m = &kp_module;
@@ -198,7 +198,7 @@ kp_module_ctor(void)
 	kp_value_setup(m);
 }
 
-KCOVPROF_NOINSTR __attribute__((destructor)) static void
+KCOV_NOINSTR __attribute__((destructor)) static void
 kp_module_dtor(void)
 {
 	kcovprof_unregister(&kp_module);

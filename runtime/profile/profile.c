@@ -29,14 +29,14 @@
  * on the stack when streaming) and the values follow them exactly, even
  * while other threads record.
  *
- * Built without any instrumentation (CMakeLists.txt, KCOVPROF_NOINSTR): the
+ * Built without any instrumentation (CMakeLists.txt, KCOV_NOINSTR): the
  * serialiser must not count, nor trace, itself.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
 
 #define RAW_MAGIC64 0xFF6C70726F667281ULL /* 0xff "lprofr" 0x81 */
@@ -100,7 +100,7 @@ static const struct kp_layout kp_v10 = {
 
 #define HDR_MAX 16
 
-KCOVPROF_NOINSTR static const struct kp_layout *
+KCOV_NOINSTR static const struct kp_layout *
 kp_layout_of(uint32_t version)
 {
 	if (version == KCOVPROF_RAW_V8)
@@ -110,13 +110,13 @@ kp_layout_of(uint32_t version)
 	return NULL;
 }
 
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_pad8(uint64_t n)
 {
 	return (8 - (n & 7)) & 7;
 }
 
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_span(const void *b, const void *e)
 {
 	if (b == NULL || e == NULL || (uintptr_t)e <= (uintptr_t)b)
@@ -124,7 +124,7 @@ kp_span(const void *b, const void *e)
 	return (uint64_t)((uintptr_t)e - (uintptr_t)b);
 }
 
-KCOVPROF_PUBLIC const char *
+KCOV_PUBLIC const char *
 kcovprof_strerror(int err)
 {
 	switch (err) {
@@ -163,7 +163,7 @@ kcovprof_strerror(int err)
  * with counters inside the counters section (and bitmaps inside the bitmap
  * section), as the reader will compute them from the relative pointers.
  */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_layout_fits(const struct kcovprof_sections *s, const struct kp_layout *l,
     uint32_t csize)
 {
@@ -200,7 +200,7 @@ kp_layout_fits(const struct kcovprof_sections *s, const struct kp_layout *l,
 
 #define VP_SITE_MAX 255 /* a site count is one byte (INSTR_PROF_MAX_NUM_VAL_PER_SITE) */
 
-KCOVPROF_NOINSTR static uint32_t
+KCOV_NOINSTR static uint32_t
 kp_sites(const char *r, const struct kp_layout *l, uint32_t kind)
 {
 	return ((const kp_u16 *)(r + l->off_vsites))[kind];
@@ -208,7 +208,7 @@ kp_sites(const char *r, const struct kp_layout *l, uint32_t kind)
 
 /* A ValueProfRecord without its values: Kind, NumValueSites, the site
  * counts padded to 8. */
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_vrec_hdr(uint64_t ns)
 {
 	return (8 + ns + 7) & ~7ULL;
@@ -216,14 +216,14 @@ kp_vrec_hdr(uint64_t ns)
 
 /* The value-site list heads of record r, all kinds back to back (NULL if
  * the compiler gave it none). */
-KCOVPROF_NOINSTR static struct kcovprof_vnode *const *
+KCOV_NOINSTR static struct kcovprof_vnode *const *
 kp_heads(const char *r, const struct kp_layout *l)
 {
 	return *(struct kcovprof_vnode *const *const *)(const void *)(r + l->off_values);
 }
 
 /* The values of site j now: its list's length, at most 255. */
-KCOVPROF_NOINSTR static uint32_t
+KCOV_NOINSTR static uint32_t
 kp_site_len(struct kcovprof_vnode *const *heads, uint64_t j)
 {
 	const struct kcovprof_vnode *v;
@@ -238,7 +238,7 @@ kp_site_len(struct kcovprof_vnode *const *heads, uint64_t j)
 }
 
 /* Bytes of record r's value blob with no values recorded (0: no sites). */
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_vp_empty_size(const char *r, const struct kp_layout *l)
 {
 	uint64_t size = 0;
@@ -251,7 +251,7 @@ kp_vp_empty_size(const char *r, const struct kp_layout *l)
 }
 
 /* Bytes of record r's value blob now. */
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_vp_size_now(const char *r, const struct kp_layout *l)
 {
 	struct kcovprof_vnode *const *heads = kp_heads(r, l);
@@ -269,7 +269,7 @@ kp_vp_size_now(const char *r, const struct kp_layout *l)
 }
 
 /* The first c values of the list at *head, as { Value, Count } pairs. */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_vp_emit_site(struct kcovprof_vnode *const *head, uint32_t c, kcovprof_write_fn fn, void *ctx)
 {
 	const struct kcovprof_vnode *v = __atomic_load_n(head, __ATOMIC_ACQUIRE);
@@ -290,7 +290,7 @@ kp_vp_emit_site(struct kcovprof_vnode *const *head, uint32_t c, kcovprof_write_f
 }
 
 /* Record r's value blob through fn, its site counts kept on the stack. */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_vp_stream(const char *r, const struct kp_layout *l, kcovprof_write_fn fn, void *ctx)
 {
 	uint8_t cnt[KCOVPROF_VP_STREAM_SITES];
@@ -335,7 +335,7 @@ kp_vp_stream(const char *r, const struct kp_layout *l, kcovprof_write_fn fn, voi
 	return 0;
 }
 
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_bid_block(const struct kcovprof_module *m)
 {
 	if (m->build_id_len == 0)
@@ -343,7 +343,7 @@ kp_bid_block(const struct kcovprof_module *m)
 	return 8 + m->build_id_len + kp_pad8(m->build_id_len);
 }
 
-KCOVPROF_PUBLIC int
+KCOV_PUBLIC int
 kcovprof_module_init(struct kcovprof_module *m)
 {
 	const struct kcovprof_sections *s;
@@ -425,7 +425,7 @@ kcovprof_module_init(struct kcovprof_module *m)
 
 /* --- Serialisation -------------------------------------------------------- */
 
-KCOVPROF_NOINSTR static const struct kp_layout *
+KCOV_NOINSTR static const struct kp_layout *
 kp_ready(const struct kcovprof_module *m)
 {
 	if (m == NULL || m->abi != KCOVPROF_MODULE_ABI || m->status != KCOVPROF_OK)
@@ -433,7 +433,7 @@ kp_ready(const struct kcovprof_module *m)
 	return kp_layout_of(VERSION_OF(m->version));
 }
 
-KCOVPROF_NOINSTR static uint32_t
+KCOV_NOINSTR static uint32_t
 kp_header(const struct kcovprof_module *m, const struct kp_layout *l, uint64_t *h)
 {
 	const struct kcovprof_sections *s = &m->sec;
@@ -465,7 +465,7 @@ kp_header(const struct kcovprof_module *m, const struct kp_layout *l, uint64_t *
 	return n;
 }
 
-KCOVPROF_PUBLIC int64_t
+KCOV_PUBLIC int64_t
 kcovprof_size(const struct kcovprof_module *m)
 {
 	const struct kp_layout *l = kp_ready(m);
@@ -484,7 +484,7 @@ kcovprof_size(const struct kcovprof_module *m)
 #define CHUNK 32 /* counters copied per call of the sink */
 
 /* Everything up to the value data. */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l, kcovprof_write_fn fn,
     void *ctx)
 {
@@ -554,7 +554,7 @@ kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l, kcovp
 	return KCOVPROF_OK;
 }
 
-KCOVPROF_PUBLIC int
+KCOV_PUBLIC int
 kcovprof_write(const struct kcovprof_module *m, kcovprof_write_fn fn, void *ctx)
 {
 	const struct kp_layout *l = kp_ready(m);
@@ -578,7 +578,7 @@ struct kp_buf {
 	size_t left;
 };
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_buf_write(void *ctx, const void *data, size_t len)
 {
 	struct kp_buf *b = ctx;
@@ -604,7 +604,7 @@ kp_buf_write(void *ctx, const void *data, size_t len)
  * it belongs in the output, then that many values written: consistent
  * whatever other threads record meanwhile, for any number of sites.
  */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_vp_buffer(const char *r, const struct kp_layout *l, struct kp_buf *b)
 {
 	struct kcovprof_vnode *const *heads = kp_heads(r, l);
@@ -640,7 +640,7 @@ kp_vp_buffer(const char *r, const struct kp_layout *l, struct kp_buf *b)
 	return 0;
 }
 
-KCOVPROF_PUBLIC int64_t
+KCOV_PUBLIC int64_t
 kcovprof_write_buffer(const struct kcovprof_module *m, void *buf, size_t cap)
 {
 	const struct kp_layout *l = kp_ready(m);
@@ -662,7 +662,7 @@ kcovprof_write_buffer(const struct kcovprof_module *m, void *buf, size_t cap)
 	return (int64_t)(cap - b.left);
 }
 
-KCOVPROF_PUBLIC int
+KCOV_PUBLIC int
 kcovprof_reset(struct kcovprof_module *m)
 {
 	const struct kp_layout *l = kp_ready(m);
@@ -712,7 +712,7 @@ kcovprof_reset(struct kcovprof_module *m)
  * replace or wear down the first least-counted value.  `room`: whether a
  * pair may be appended in the output.  Returns 1 if out of room.
  */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_merge_value(uint8_t *site, uint32_t *n, uint64_t value, uint64_t count, uint32_t max,
     uint64_t *budget, int room)
 {
@@ -759,7 +759,7 @@ kp_merge_value(uint8_t *site, uint32_t *n, uint64_t value, uint64_t count, uint3
  * for record r: its size, or 0 if malformed.  Each kind's record is checked
  * against r's value sites; *vals[k] gets the offset of kind k's record.
  */
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_vp_parse(const uint8_t *buf, uint64_t len, uint64_t off, const char *r, const struct kp_layout *l,
     uint64_t *krec)
 {
@@ -794,7 +794,7 @@ kp_vp_parse(const uint8_t *buf, uint64_t len, uint64_t off, const char *r, const
 	return pos == off + total ? total : 0;
 }
 
-KCOVPROF_PUBLIC int64_t
+KCOV_PUBLIC int64_t
 kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
     const void *src, size_t src_len, void *out, size_t out_cap)
 {
@@ -935,7 +935,7 @@ kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
 	return (int64_t)op;
 }
 
-KCOVPROF_PUBLIC uint64_t
+KCOV_PUBLIC uint64_t
 kcovprof_signature(const struct kcovprof_module *m)
 {
 	/*

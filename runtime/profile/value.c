@@ -39,11 +39,11 @@
 #include <stdint.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
 typedef uint64_t kp_u64 __attribute__((may_alias));
 
-KCOVPROF_PUBLIC uint32_t
+KCOV_PUBLIC uint32_t
 kcovprof_values_offset(uint32_t raw_version)
 {
 	/* NameRef FuncHash CounterPtr [BitmapPtr (v10)] FunctionPointer Values */
@@ -54,7 +54,7 @@ kcovprof_values_offset(uint32_t raw_version)
 	return 0;
 }
 
-KCOVPROF_PUBLIC void
+KCOV_PUBLIC void
 kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end, uint32_t raw_version)
 {
 	p->cur = begin;
@@ -64,7 +64,7 @@ kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end, uint32_t r
 	p->dropped = 0;
 }
 
-KCOVPROF_PUBLIC uint64_t
+KCOV_PUBLIC uint64_t
 kcovprof_vpool_free(const struct kcovprof_vpool *p)
 {
 	uintptr_t cur = (uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED), end = (uintptr_t)p->end;
@@ -74,7 +74,7 @@ kcovprof_vpool_free(const struct kcovprof_vpool *p)
 
 /* compiler-rt's allocateOneNode with static counters: the pool never hands
  * out a node that does not fit whole before `end`. */
-KCOVPROF_NOINSTR static struct kcovprof_vnode *
+KCOV_NOINSTR static struct kcovprof_vnode *
 kp_take_node(struct kcovprof_vpool *p)
 {
 	const uintptr_t sz = sizeof(struct kcovprof_vnode);
@@ -90,7 +90,7 @@ kp_take_node(struct kcovprof_vpool *p)
 	return (struct kcovprof_vnode *)n;
 }
 
-KCOVPROF_PUBLIC void
+KCOV_PUBLIC void
 kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index, uint64_t count)
 {
 	struct kcovprof_vnode **heads, *cur, *prev = NULL, *min = NULL, *node;
@@ -162,7 +162,7 @@ kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_
 /* InstrProfGetRangeRepValue of InstrProfData.inc (LLVM 12 and later): sizes
  * 0-8 as they are, powers of two as they are, others to the previous power
  * of two + 1, 513 and more to 513. */
-KCOVPROF_PUBLIC uint64_t
+KCOV_PUBLIC uint64_t
 kcovprof_memop_bucket(uint64_t size)
 {
 	if (size <= 8)
@@ -174,13 +174,13 @@ kcovprof_memop_bucket(uint64_t size)
 	return (UINT64_C(1) << (63 - __builtin_clzll(size))) + 1;
 }
 
-KCOVPROF_PUBLIC void
+KCOV_PUBLIC void
 kcovprof_value_target(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index)
 {
 	kcovprof_value_add(p, value, data, index, 1);
 }
 
-KCOVPROF_PUBLIC void
+KCOV_PUBLIC void
 kcovprof_value_memop(struct kcovprof_vpool *p, uint64_t size, void *data, uint32_t index)
 {
 	kcovprof_value_add(p, kcovprof_memop_bucket(size), data, index, 1);

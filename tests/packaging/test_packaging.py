@@ -159,7 +159,8 @@ def test_engine_is_freestanding(tmp_path: Path) -> None:
         compiler = need(cc)
         obj = tmp_path / f"engine-{cc}.o"
         run([compiler, "-std=c11", "-O2", "-ffreestanding", "-nostdlib", "-fno-builtin",
-             "-Wall", "-Werror", "-c", str(engine), "-o", str(obj)])
+             "-Wall", "-Werror", "-I", str(engine.parent / "include"), "-c", str(engine),
+             "-o", str(obj)])
         undefined = set(run([nm, "-u", str(obj)]).stdout.split()) - {"U"}
         foreign = {s for s in undefined if not s.startswith("kcov_plat_")}
         assert not foreign, f"{cc}: engine needs {sorted(foreign)}"
