@@ -6,28 +6,11 @@
  * freestanding headers; everything that touches the OS goes through the small
  * interface in platform.h.
  *
- * The lifetime of a descriptor, after FreeBSD's kern_kcov.c:
- *
- *            KIOSETBUFSIZE          KIOENABLE
- *   OPEN ------------------> READY ----------> RUNNING
- *    |                        ^  ^               |  |
- *    |                        |  +---------------+  |
- *    |                        |  KIODISABLE or      |
- *    |                        |  owner thread exit  |
- *    | last close             | last close          | last close
- *    v                        v                     v
- *  (freed) <-------------- DYING <------------------+
- *                 freed at once, or at the owner thread's exit
- *
- * OPEN:    the file is open and has no buffer.
- * READY:   the buffer exists and may be mapped and enabled by any thread.
- * RUNNING: exactly one thread (the owner) records into the buffer.  The
- *          buffer is never cleared by the engine; user space resets word 0.
- * DYING:   the file was closed.  If a thread still owns the descriptor the
- *          free waits for that thread to exit; until then the thread may not
- *          enable another descriptor.  FreeBSD and OpenBSD stop recording at
- *          the close; Linux and NetBSD keep recording until the owner exits,
- *          so the "orphaned" flag keeps `active` set for them.
+ * The lifetime of a descriptor (OPEN -> READY -> RUNNING -> DYING) is drawn
+ * and described once, at the top of the public header include/kcovrt.h;
+ * what follows is how the engine implements it.  A descriptor closed while
+ * RUNNING on Linux or NetBSD keeps recording until its owner exits: the
+ * "orphaned" flag keeps `active` set for it.
  *
  * Memory ordering.  Only the owner thread records, so the hot path needs no
  * atomics beyond single-copy loads and stores.  Entering RUNNING stores the
