@@ -17,18 +17,18 @@
 #include "engine.h"
 
 /* errno values, so the engine needs no libc header (Linux/x86 numbering). */
-#define K_EPERM   1
-#define K_ENXIO   6
-#define K_EBADF   9
-#define K_ENOMEM  12
-#define K_EACCES  13
-#define K_EFAULT  14
-#define K_EBUSY   16
-#define K_EEXIST  17
-#define K_EINVAL  22
-#define K_ENOTTY  25
-#define K_ENOENT  2
-#define K_ENOBUFS 105
+#define K_EPERM      1
+#define K_ENXIO      6
+#define K_EBADF      9
+#define K_ENOMEM     12
+#define K_EACCES     13
+#define K_EFAULT     14
+#define K_EBUSY      16
+#define K_EEXIST     17
+#define K_EINVAL     22
+#define K_ENOTTY     25
+#define K_ENOENT     2
+#define K_ENOBUFS    105
 #define K_EOPNOTSUPP 95
 
 /* --- Transitions (engine.c), called with the descriptor lock held -------- */
@@ -66,25 +66,25 @@ int kcov_openbsd_locked(struct kcov_desc *d, struct kcov_thread *td,
 
 /* An mmap request, as kcov_mmap_check() received it. */
 struct kcov_mmap_req {
-	uint64_t len;            /* bytes asked for, not 0 */
-	uint64_t rlen;           /* len rounded up to a page */
+	uint64_t len;  /* bytes asked for, not 0 */
+	uint64_t rlen; /* len rounded up to a page */
 	uint64_t pagesize;
-	int64_t off;             /* offset into the file */
+	int64_t off; /* offset into the file */
 	int prot_read, prot_write, prot_exec, shared;
-	int sized;               /* the descriptor has a buffer */
+	int sized; /* the descriptor has a buffer */
 };
 
 /*
  * One mmap rule per ABI: 0, with *boff set to the byte offset into the
  * buffer the mapping starts at (0 on entry), or a positive errno.
  */
-int kcov_freebsd_mmap(const struct kcov_desc *d,
-    const struct kcov_mmap_req *r, uint64_t *boff);
+int kcov_freebsd_mmap(const struct kcov_desc *d, const struct kcov_mmap_req *r,
+    uint64_t *boff);
 int kcov_linux_mmap(const struct kcov_desc *d, const struct kcov_mmap_req *r,
     uint64_t *boff);
 int kcov_netbsd_mmap(const struct kcov_desc *d, const struct kcov_mmap_req *r,
     uint64_t *boff);
-int kcov_openbsd_mmap(const struct kcov_desc *d,
-    const struct kcov_mmap_req *r, uint64_t *boff);
+int kcov_openbsd_mmap(const struct kcov_desc *d, const struct kcov_mmap_req *r,
+    uint64_t *boff);
 
 #endif /* KCOV_ABI_FRONTENDS_H */

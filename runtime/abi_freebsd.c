@@ -34,8 +34,9 @@ kcov_freebsd_locked(struct kcov_desc *d, struct kcov_thread *td,
 		if (mode != KCOV_FREEBSD_MODE_TRACE_PC &&
 		    mode != KCOV_FREEBSD_MODE_TRACE_CMP)
 			return K_EINVAL;
-		kcov_start_locked(d, td, mode == KCOV_FREEBSD_MODE_TRACE_PC ?
-		    KCOV_TMODE_PC : KCOV_TMODE_CMP);
+		kcov_start_locked(d, td,
+		    mode == KCOV_FREEBSD_MODE_TRACE_PC ? KCOV_TMODE_PC :
+		                                         KCOV_TMODE_CMP);
 		return 0;
 	case KCOV_FREEBSD_KIODISABLE:
 		if (!kcov_is_owner(d, td))
@@ -52,10 +53,11 @@ kcov_freebsd_locked(struct kcov_desc *d, struct kcov_thread *td,
  * ignored.
  */
 KCOV_NOINSTR int
-kcov_freebsd_mmap(const struct kcov_desc *d,
-    const struct kcov_mmap_req *r, uint64_t *boff)
+kcov_freebsd_mmap(const struct kcov_desc *d, const struct kcov_mmap_req *r,
+    uint64_t *boff)
 {
-	if (!r->shared || !r->prot_read || !r->prot_write || r->prot_exec || !r->sized)
+	if (!r->shared || !r->prot_read || !r->prot_write || r->prot_exec ||
+	    !r->sized)
 		return K_EINVAL;
 	if (r->rlen / 8 != d->entries)
 		return K_EINVAL;

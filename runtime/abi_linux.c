@@ -31,8 +31,9 @@ kcov_linux_locked(struct kcov_desc *d, struct kcov_thread *td,
 			return K_EBUSY;
 		if (arg != KCOV_LINUX_TRACE_PC && arg != KCOV_LINUX_TRACE_CMP)
 			return K_EINVAL;
-		kcov_start_locked(d, td, arg == KCOV_LINUX_TRACE_PC ?
-		    KCOV_TMODE_PC : KCOV_TMODE_CMP);
+		kcov_start_locked(d, td,
+		    arg == KCOV_LINUX_TRACE_PC ? KCOV_TMODE_PC :
+		                                 KCOV_TMODE_CMP);
 		return 0;
 	case KCOV_LINUX_DISABLE:
 		if (arg != 0 || td->desc != d || !kcov_is_owner(d, td))
@@ -53,7 +54,8 @@ kcov_linux_locked(struct kcov_desc *d, struct kcov_thread *td,
 			return K_EINVAL;
 		if (d->owner.tid != 0 || td->desc != NULL)
 			return K_EBUSY;
-		if (hdr[0] != KCOV_LINUX_TRACE_PC && hdr[0] != KCOV_LINUX_TRACE_CMP)
+		if (hdr[0] != KCOV_LINUX_TRACE_PC &&
+		    hdr[0] != KCOV_LINUX_TRACE_CMP)
 			return K_EINVAL;
 		return KCOV_LINUX_ENOTSUPP;
 	}

@@ -24,7 +24,8 @@ kcov_netbsd_locked(struct kcov_desc *d, struct kcov_thread *td,
 		return kcov_alloc_locked(d, argv[0], KCOV_ABI_NETBSD, pctx);
 	case KCOV_NETBSD_IOC_ENABLE:
 		mode = (int)(uint32_t)argv[0];
-		if (mode != KCOV_BSD_MODE_NONE && mode != KCOV_BSD_MODE_TRACE_PC &&
+		if (mode != KCOV_BSD_MODE_NONE &&
+		    mode != KCOV_BSD_MODE_TRACE_PC &&
 		    mode != KCOV_BSD_MODE_TRACE_CMP)
 			return K_EINVAL;
 		if (d->state == KCOV_STATE_RUNNING)
@@ -33,9 +34,10 @@ kcov_netbsd_locked(struct kcov_desc *d, struct kcov_thread *td,
 			return K_EBUSY;
 		if (d->state != KCOV_STATE_READY)
 			return K_ENOBUFS;
-		kcov_start_locked(d, td, mode == KCOV_BSD_MODE_TRACE_PC ?
-		    KCOV_TMODE_PC : mode == KCOV_BSD_MODE_TRACE_CMP ?
-		    KCOV_TMODE_CMP : KCOV_TMODE_NONE);
+		kcov_start_locked(d, td,
+		    mode == KCOV_BSD_MODE_TRACE_PC      ? KCOV_TMODE_PC :
+		        mode == KCOV_BSD_MODE_TRACE_CMP ? KCOV_TMODE_CMP :
+		                                          KCOV_TMODE_NONE);
 		return 0;
 	case KCOV_NETBSD_IOC_DISABLE:
 		if (!kcov_is_owner(d, td))

@@ -26,10 +26,12 @@ kcov_openbsd_locked(struct kcov_desc *d, struct kcov_thread *td,
 			return K_EBUSY;
 		if (d->state != KCOV_STATE_READY)
 			return K_ENXIO;
-		if (mode != KCOV_BSD_MODE_TRACE_PC && mode != KCOV_BSD_MODE_TRACE_CMP)
+		if (mode != KCOV_BSD_MODE_TRACE_PC &&
+		    mode != KCOV_BSD_MODE_TRACE_CMP)
 			return K_EINVAL;
-		kcov_start_locked(d, td, mode == KCOV_BSD_MODE_TRACE_PC ?
-		    KCOV_TMODE_PC : KCOV_TMODE_CMP);
+		kcov_start_locked(d, td,
+		    mode == KCOV_BSD_MODE_TRACE_PC ? KCOV_TMODE_PC :
+		                                     KCOV_TMODE_CMP);
 		return 0;
 	case KCOV_OPENBSD_KIODISABLE:
 		if (td->desc != d)
@@ -52,8 +54,8 @@ kcov_openbsd_locked(struct kcov_desc *d, struct kcov_thread *td,
 
 /* d_mmap is asked per page: each must lie below nmemb words. */
 KCOV_NOINSTR int
-kcov_openbsd_mmap(const struct kcov_desc *d,
-    const struct kcov_mmap_req *r, uint64_t *boff)
+kcov_openbsd_mmap(const struct kcov_desc *d, const struct kcov_mmap_req *r,
+    uint64_t *boff)
 {
 	if (!r->sized || r->off < 0 ||
 	    (uint64_t)r->off + r->rlen - r->pagesize >= (d->entries - 1) * 8)

@@ -20,14 +20,15 @@
 #define KCOV_WEAK   KCOV_PUBLIC __attribute__((weak))
 #define KCOV_RET_IP ((uint64_t)(uintptr_t)__builtin_return_address(0))
 
-#define KCOV_CMP(type, a, b) do {                                        \
-	struct kcov_desc *d_ = kcov_self_desc();                              \
-	if (kcov_unlikely(d_ != NULL))                                        \
-		kcov_trace_cmp(d_, (type), (a), (b), KCOV_RET_IP);             \
-} while (0)
+#define KCOV_CMP(type, a, b)                                               \
+	do {                                                               \
+		struct kcov_desc *d_ = kcov_self_desc();                   \
+		if (kcov_unlikely(d_ != NULL))                             \
+			kcov_trace_cmp(d_, (type), (a), (b), KCOV_RET_IP); \
+	} while (0)
 
-#define T_SIZE(n)  KCOV_CMP_SIZE_BITS(n)
-#define T_CONST    KCOV_CMP_CONST_BIT
+#define T_SIZE(n) KCOV_CMP_SIZE_BITS(n)
+#define T_CONST   KCOV_CMP_CONST_BIT
 
 KCOV_PUBLIC void
 __sanitizer_cov_trace_pc(void)
@@ -101,7 +102,10 @@ __sanitizer_cov_trace_const_cmp8(uint64_t a, uint64_t b)
 KCOV_PUBLIC void
 __sanitizer_cov_trace_cmpf(float a, float b)
 {
-	union { float f; uint32_t u; } x = { a }, y = { b };
+	union {
+		float f;
+		uint32_t u;
+	} x = { a }, y = { b };
 
 	KCOV_CMP(T_SIZE(2), x.u, y.u);
 }
@@ -109,7 +113,10 @@ __sanitizer_cov_trace_cmpf(float a, float b)
 KCOV_PUBLIC void
 __sanitizer_cov_trace_cmpd(double a, double b)
 {
-	union { double f; uint64_t u; } x = { a }, y = { b };
+	union {
+		double f;
+		uint64_t u;
+	} x = { a }, y = { b };
 
 	KCOV_CMP(T_SIZE(3), x.u, y.u);
 }
@@ -142,6 +149,8 @@ __sanitizer_cov_trace_pc_guard_init(uint32_t *start, uint32_t *stop)
 		*p = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
 }
 
+/* One line per no-op reads as the list it is. */
+/* clang-format off */
 KCOV_WEAK void __sanitizer_cov_trace_pc_guard(uint32_t *guard) { (void)guard; }
 KCOV_WEAK void __sanitizer_cov_trace_pc_indir(uintptr_t callee) { (void)callee; }
 KCOV_WEAK void __sanitizer_cov_8bit_counters_init(char *s, char *e) { (void)s; (void)e; }
@@ -160,3 +169,4 @@ KCOV_MEM_CB(2)
 KCOV_MEM_CB(4)
 KCOV_MEM_CB(8)
 KCOV_MEM_CB(16)
+/* clang-format on */

@@ -34,8 +34,8 @@ kcov_set_active(struct kcov_desc *d, uint32_t active)
 		return;
 	}
 	__atomic_store_n(&d->active, active, __ATOMIC_RELEASE);
-	__atomic_store_n(&d->lim_pc,
-	    active == KCOV_ACTIVE_PC ? d->cap_pc : 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&d->lim_pc, active == KCOV_ACTIVE_PC ? d->cap_pc : 0,
+	    __ATOMIC_RELEASE);
 	__atomic_store_n(&d->lim_cmp,
 	    active == KCOV_ACTIVE_CMP ? d->cap_cmp : 0, __ATOMIC_RELEASE);
 }
@@ -145,7 +145,7 @@ kcov_cmd_abi(unsigned long cmd, uint32_t dabi, int personality)
 		if (dabi == KCOV_ABI_NETBSD || dabi == KCOV_ABI_OPENBSD)
 			return dabi;
 		return personality == KCOV_ABI_OPENBSD ? KCOV_ABI_OPENBSD :
-		    KCOV_ABI_NETBSD;
+		                                         KCOV_ABI_NETBSD;
 	}
 	return KCOV_ABI_NONE;
 }
@@ -318,7 +318,8 @@ kcov_desc_info(struct kcov_desc *d, struct kcov_desc_info *out)
 	out->capacity = d->mode == KCOV_TMODE_CMP ? d->cap_cmp : d->cap_pc;
 	out->dropped = __atomic_load_n(&d->dropped, __ATOMIC_RELAXED);
 	out->count = d->kbuf != NULL ?
-	    __atomic_load_n(&d->kbuf[0], __ATOMIC_RELAXED) : 0;
+	    __atomic_load_n(&d->kbuf[0], __ATOMIC_RELAXED) :
+	    0;
 	out->owner_tid = d->owner.tid;
 	kcov_plat_unlock(d);
 }
@@ -379,7 +380,7 @@ kcov_trace_switch(struct kcov_desc *d, uint64_t val, const uint64_t *cases,
 	if (d->abi == KCOV_ABI_FREEBSD) {
 		for (i = 0; i < n; i++)
 			if (!kcov_trace_cmp(d, type, val | KCOV_CMP_CONST_BIT,
-			    cases[i + 2] & mask, pc))
+			        cases[i + 2] & mask, pc))
 				break;
 	} else {
 		for (i = 0; i < n; i++)

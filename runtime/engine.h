@@ -53,7 +53,8 @@ enum kcov_state {
 
 /* Engine trace modes: the value of `active` while recording. */
 enum kcov_tmode {
-	KCOV_TMODE_NONE = 0, /* NetBSD's KCOV_MODE_NONE: enabled, records nothing */
+	/* NetBSD's KCOV_MODE_NONE: enabled, records nothing */
+	KCOV_TMODE_NONE = 0,
 	KCOV_TMODE_PC = 1,
 	KCOV_TMODE_CMP = 2,
 };
@@ -71,25 +72,25 @@ enum kcov_abi {
 
 /* Identity of the owner thread, filled in by the platform. */
 struct kcov_owner {
-	int64_t pid;             /* process of the owner (hosted) */
-	int64_t tid;             /* kernel thread id of the owner */
-	uint64_t start;          /* start time, to tell a reused tid apart */
-	struct kcov_thread *td;  /* valid only inside the owner's process */
+	int64_t pid;            /* process of the owner (hosted) */
+	int64_t tid;            /* kernel thread id of the owner */
+	uint64_t start;         /* start time, to tell a reused tid apart */
+	struct kcov_thread *td; /* valid only inside the owner's process */
 };
 
 struct kcov_desc {
-	uint32_t lock;           /* spin lock, see kcov_lock() */
-	uint32_t state;          /* (s) enum kcov_state */
-	uint32_t active;         /* (s) enum kcov_tmode + 1 while recording, else 0 */
-	uint32_t abi;            /* (l) enum kcov_abi, fixed by the sizing ioctl */
-	uint32_t mode;           /* (l) enum kcov_tmode of the last enable */
-	uint32_t flags;          /* (l) KCOV_FLAG_* */
-	uint64_t entries;        /* (o) size as requested, in 8-byte entries */
-	uint64_t bufsize;        /* (o) bytes, rounded up to a page */
-	uint64_t cap_pc;         /* (o) PC records that fit: entries - 1 */
-	uint64_t cap_cmp;        /* (o) CMP records that fit: (entries - 1) / 4 */
-	uint64_t *kbuf;          /* (o) the engine's own mapping of the buffer */
-	uint64_t dropped;        /* (h) records dropped since the last reset */
+	uint32_t lock;    /* spin lock, see kcov_lock() */
+	uint32_t state;   /* (s) enum kcov_state */
+	uint32_t active;  /* (s) enum kcov_tmode + 1 while recording, else 0 */
+	uint32_t abi;     /* (l) enum kcov_abi, fixed by the sizing ioctl */
+	uint32_t mode;    /* (l) enum kcov_tmode of the last enable */
+	uint32_t flags;   /* (l) KCOV_FLAG_* */
+	uint64_t entries; /* (o) size as requested, in 8-byte entries */
+	uint64_t bufsize; /* (o) bytes, rounded up to a page */
+	uint64_t cap_pc;  /* (o) PC records that fit: entries - 1 */
+	uint64_t cap_cmp; /* (o) CMP records that fit: (entries - 1) / 4 */
+	uint64_t *kbuf;   /* (o) the engine's own mapping of the buffer */
+	uint64_t dropped; /* (h) records dropped since the last reset */
 	struct kcov_owner owner; /* (s) the thread the descriptor runs on */
 	uint64_t generation;     /* (s) bumped on every enable */
 	/*
@@ -150,7 +151,7 @@ struct kcov_desc *kcov_thread_exit(struct kcov_thread *td);
 struct kcov_desc_info {
 	uint32_t state, abi, mode, active, flags;
 	uint64_t entries, bufsize, dropped, count;
-	uint64_t capacity;       /* records that fit in the last enabled mode */
+	uint64_t capacity; /* records that fit in the last enabled mode */
 	int64_t owner_tid;
 };
 void kcov_desc_info(struct kcov_desc *d, struct kcov_desc_info *out);
@@ -184,13 +185,14 @@ kcov_trace_pc(struct kcov_desc *d, uint64_t pc)
 
 /* Record one comparison.  Returns 0 when the record was dropped (full). */
 static inline KCOV_NOINSTR int
-kcov_trace_cmp(struct kcov_desc *d, uint64_t type, uint64_t arg1,
-    uint64_t arg2, uint64_t pc)
+kcov_trace_cmp(struct kcov_desc *d, uint64_t type, uint64_t arg1, uint64_t arg2,
+    uint64_t pc)
 {
 	uint64_t *buf = d->kbuf, *rec, n;
 
 	n = __atomic_load_n(&buf[0], __ATOMIC_RELAXED);
-	if (kcov_unlikely(n >= __atomic_load_n(&d->lim_cmp, __ATOMIC_ACQUIRE))) {
+	if (kcov_unlikely(
+	        n >= __atomic_load_n(&d->lim_cmp, __ATOMIC_ACQUIRE))) {
 		if (__atomic_load_n(&d->active, __ATOMIC_ACQUIRE) ==
 		    KCOV_ACTIVE_CMP)
 			d->dropped++;

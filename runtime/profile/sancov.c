@@ -101,8 +101,8 @@ kp_sbuf_write(void *ctx, const void *data, size_t len)
 }
 
 KCOV_PUBLIC int64_t
-kcovprof_sancov_write_buffer(const uint64_t *pcs, size_t n, uint64_t lo, uint64_t hi,
-    uint64_t bias, void *buf, size_t cap)
+kcovprof_sancov_write_buffer(const uint64_t *pcs, size_t n, uint64_t lo,
+    uint64_t hi, uint64_t bias, void *buf, size_t cap)
 {
 	struct kp_sbuf b = { buf, cap };
 	int64_t size = kcovprof_sancov_size(pcs, n, lo, hi);

@@ -55,7 +55,8 @@ kcovprof_values_offset(uint32_t raw_version)
 }
 
 KCOV_PUBLIC void
-kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end, uint32_t raw_version)
+kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end,
+    uint32_t raw_version)
 {
 	p->cur = begin;
 	p->end = (uintptr_t)end >= (uintptr_t)begin ? end : begin;
@@ -67,7 +68,8 @@ kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end, uint32_t r
 KCOV_PUBLIC uint64_t
 kcovprof_vpool_free(const struct kcovprof_vpool *p)
 {
-	uintptr_t cur = (uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED), end = (uintptr_t)p->end;
+	uintptr_t cur = (uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED),
+	          end = (uintptr_t)p->end;
 
 	return cur < end ? (end - cur) / sizeof(struct kcovprof_vnode) : 0;
 }
@@ -82,7 +84,8 @@ kp_take_node(struct kcovprof_vpool *p)
 
 	/* Checked before the add, so the cursor cannot run away (wrap) while
 	 * the pool is empty and every call keeps failing. */
-	if ((uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED) + sz > (uintptr_t)p->end)
+	if ((uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED) + sz >
+	    (uintptr_t)p->end)
 		return NULL;
 	n = (uintptr_t)__atomic_fetch_add(&p->cur, sz, __ATOMIC_RELAXED);
 	if (n + sz > (uintptr_t)p->end)
@@ -91,7 +94,8 @@ kp_take_node(struct kcovprof_vpool *p)
 }
 
 KCOV_PUBLIC void
-kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index, uint64_t count)
+kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data,
+    uint32_t index, uint64_t count)
 {
 	struct kcovprof_vnode **heads, *cur, *prev = NULL, *min = NULL, *node;
 	uint64_t min_count = UINT64_MAX;
@@ -103,19 +107,21 @@ kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_
 		__atomic_fetch_add(&p->dropped, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	heads = *(struct kcovprof_vnode ***)(void *)((char *)data + p->values_off);
+	heads =
+	    *(struct kcovprof_vnode ***)(void *)((char *)data + p->values_off);
 	if (heads == NULL) {
 		/* No static site array: compiler-rt would calloc one; we cannot. */
 		__atomic_fetch_add(&p->dropped, 1, __ATOMIC_RELAXED);
 		return;
 	}
 
-	for (cur = __atomic_load_n(&heads[index], __ATOMIC_ACQUIRE); cur != NULL;
-	    cur = __atomic_load_n(&cur->next, __ATOMIC_ACQUIRE)) {
+	for (cur = __atomic_load_n(&heads[index], __ATOMIC_ACQUIRE);
+	    cur != NULL; cur = __atomic_load_n(&cur->next, __ATOMIC_ACQUIRE)) {
 		uint64_t c;
 
 		if (__atomic_load_n(&cur->value, __ATOMIC_RELAXED) == value) {
-			__atomic_fetch_add(&cur->count, count, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&cur->count, count,
+			    __ATOMIC_RELAXED);
 			return;
 		}
 		c = __atomic_load_n(&cur->count, __ATOMIC_RELAXED);
@@ -134,7 +140,8 @@ kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_
 			__atomic_store_n(&min->value, value, __ATOMIC_RELAXED);
 			__atomic_store_n(&min->count, count, __ATOMIC_RELAXED);
 		} else {
-			__atomic_fetch_sub(&min->count, count, __ATOMIC_RELAXED);
+			__atomic_fetch_sub(&min->count, count,
+			    __ATOMIC_RELAXED);
 		}
 		return;
 	}
@@ -149,12 +156,13 @@ kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_
 	node->count += count;
 	{
 		struct kcovprof_vnode *expected = NULL;
-		struct kcovprof_vnode **link = prev == NULL ? &heads[index] : &prev->next;
+		struct kcovprof_vnode **link =
+		    prev == NULL ? &heads[index] : &prev->next;
 
 		/* compiler-rt tries the head only if the list was empty, the tail
 		 * link only if it is still the tail: a lost race loses the node. */
-		if (!__atomic_compare_exchange_n(link, &expected, node, 0, __ATOMIC_RELEASE,
-		    __ATOMIC_RELAXED))
+		if (!__atomic_compare_exchange_n(link, &expected, node, 0,
+		        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			__atomic_fetch_add(&p->dropped, 1, __ATOMIC_RELAXED);
 	}
 }
@@ -175,13 +183,15 @@ kcovprof_memop_bucket(uint64_t size)
 }
 
 KCOV_PUBLIC void
-kcovprof_value_target(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index)
+kcovprof_value_target(struct kcovprof_vpool *p, uint64_t value, void *data,
+    uint32_t index)
 {
 	kcovprof_value_add(p, value, data, index, 1);
 }
 
 KCOV_PUBLIC void
-kcovprof_value_memop(struct kcovprof_vpool *p, uint64_t size, void *data, uint32_t index)
+kcovprof_value_memop(struct kcovprof_vpool *p, uint64_t size, void *data,
+    uint32_t index)
 {
 	kcovprof_value_add(p, kcovprof_memop_bucket(size), data, index, 1);
 }

@@ -48,10 +48,10 @@
 #define KCOV_NO_PROFILE
 #endif
 
-#define KCOV_NOINSTR                                                     \
-	KCOV_NO_COVERAGE KCOV_NO_PROFILE                                     \
-	__attribute__((no_instrument_function))                              \
-	__attribute__((no_sanitize("address", "thread", "undefined")))
+#define KCOV_NOINSTR                                \
+	KCOV_NO_COVERAGE KCOV_NO_PROFILE            \
+	    __attribute__((no_instrument_function)) \
+	    __attribute__((no_sanitize("address", "thread", "undefined")))
 
 #define KCOV_PUBLIC KCOV_NOINSTR __attribute__((visibility("default")))
 
