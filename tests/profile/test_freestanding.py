@@ -45,7 +45,7 @@ def test_serialiser_is_freestanding(cc: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cc", ["clang-19", "gcc-12"])
 def test_serialiser_ignores_leaked_instrumentation_flags(cc: str, tmp_path: Path) -> None:
-    """KCOVPROF_NOINSTR keeps coverage and profiling out of every function
+    """KCOV_NOINSTR keeps coverage and profiling out of every function
     even when a user's CFLAGS carry them."""
     need(cc, "nm", "readelf")
     flags = ["-fsanitize-coverage=trace-pc", "-finstrument-functions"]
