@@ -180,7 +180,7 @@ class _File:
     functions: list[_Function]
     source: str
     lines: list[str] | None  # None: the source was not found
-    stat: FileStat
+    st: FileStat
     max_test_names: int
 
     @property
@@ -193,7 +193,7 @@ class _File:
 
     @property
     def last(self) -> int:
-        return max(self.stat.lines, default=0)
+        return max(self.st.lines, default=0)
 
     def rows(self) -> Iterator[tuple[str, int, str, str, int, str]]:
         """(id, number, status class, hover text, test count, text) of
@@ -202,7 +202,7 @@ class _File:
         line 4000000000); only the instrumented lines if the source is
         missing."""
         src = self.lines or []
-        lines = self.stat.lines
+        lines = self.st.lines
         numbers: Iterable[int] = sorted(lines)
         if self.lines is not None:
             numbers = [*range(1, len(src) + 1),
@@ -296,11 +296,12 @@ class _Report:
             fs.status.replace("-", " "))
 
     def page(self, title: str, index: _Index | None,
-             files: list[_File]) -> str:
+             files: Iterable[_File]) -> str:
         return _environment().get_template("page.html").render(
             title=title, version=self.o.version, fill=FILL,
             status_text=STATUS_TEXT, single=self.single, index=index,
             files=files)
+
 
 def _mapped(path: str, source_map: tuple[tuple[str, str], ...]) -> str:
     for old, new in source_map:
@@ -348,8 +349,9 @@ def render_pages(data: CoverageData, o: Options, single: bool
     or only ``index.html`` holding everything when ``single``."""
     r = _Report(data, o, single)
     if single:
+        # Files one by one: a source is read when its turn comes.
         return {"index.html": r.page(o.title, r.index(),
-                                     [r.file(p) for p in r.files])}
+                                     map(r.file, r.files))}
     pages = {"index.html": r.page(o.title, r.index(), [])}
     for path in r.files:
         f = r.file(path)
