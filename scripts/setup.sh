@@ -66,6 +66,7 @@ REQS=(
   "hypothesis==6.*"
   # kcov.report's format tests: Cobertura XML checked against its DTD
   "lxml==5.*"
+  "Jinja2>=3.0,<4"  # kcov.report's HTML writer (a runtime dependency, see pyproject.toml)
 )
 stamp=.venv/.kcov-reqs
 want="${REQS[*]}"
