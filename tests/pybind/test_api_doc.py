@@ -1,4 +1,5 @@
-"""The Python API examples of the README run and do what they say."""
+"""The Python API examples of docs/python-api.md, and the README's tour of
+hosted tracing, run and do what they say."""
 from __future__ import annotations
 
 import re
@@ -10,21 +11,24 @@ import pytest
 
 from pybind_helpers import REPO, build_instrumented
 
-DOC = REPO / "README.md"
+DOC = REPO / "docs" / "python-api.md"
+README = REPO / "README.md"
 
 
-def blocks(lang: str) -> list[str]:
-    return re.findall(rf"^```{lang}\n(.*?)^```", DOC.read_text(), re.S | re.M)
+def blocks(lang: str, doc: Path = DOC) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", doc.read_text(), re.S | re.M)
 
 
 def test_api_doc_examples(tmp_path: Path) -> None:
     if not DOC.exists():
-        pytest.skip("README.md is not in this tree")
+        pytest.skip("docs/python-api.md is not in this tree")
     (c_src,) = blocks("c")
     (tmp_path / "demo.c").write_text(c_src)
     build_instrumented("clang-19", tmp_path / "demo.c", tmp_path / "libdemo.so")
     py = blocks("python")
     assert len(py) >= 4
+    # The README's tour uses the same libdemo.so.
+    py += blocks("python", README)
     for i, code in enumerate(py):
         r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
                            capture_output=True, text=True, timeout=60)
