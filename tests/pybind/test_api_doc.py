@@ -2,6 +2,7 @@
 hosted tracing, run and do what they say."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pybind_helpers import REPO, build_instrumented
+from pybind_helpers import REPO
+
+from tests.support.prereq import need_tool
 
 DOC = REPO / "docs" / "python-api.md"
 README = REPO / "README.md"
@@ -24,7 +27,12 @@ def test_api_doc_examples(tmp_path: Path) -> None:
         pytest.skip("docs/python-api.md is not in this tree")
     (c_src,) = blocks("c")
     (tmp_path / "demo.c").write_text(c_src)
-    build_instrumented("clang-19", tmp_path / "demo.c", tmp_path / "libdemo.so")
+    # The build command as shown, with the venv's python first on PATH.
+    (build,) = [b for b in blocks("sh") if "-o libdemo.so" in b]
+    need_tool("clang-19")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    r = subprocess.run(["bash", "-ec", build], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and (tmp_path / "libdemo.so").is_file(), f"{build}\n{r.stderr}"
     py = blocks("python")
     assert len(py) >= 4
     # The README's tour uses the same libdemo.so.
