@@ -12,8 +12,10 @@ demo: setup
 demo-kernel: setup
 	.venv/bin/python examples/kernel/demo_kernel.py
 
-# The fast tier: every test that boots no VM and builds no kernel.
+# The fast tier: the linters, then every test that boots no VM and builds
+# no kernel.
 check: setup
+	bash scripts/check-format.sh
 	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel"
 
 # Everything is required here: after set-up a skip is a failure

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   # llvm-profdata/llvm-cov, and compiler-rt's profile runtime as the reference
   clang-16 llvm-16 libclang-rt-14-dev libclang-rt-16-dev libclang-rt-19-dev
   clang-tools-19  # sancov-19, which reads our .sancov files
+  clang-format-19  # make check: runtime/ against .clang-format
   python3 python3-venv python3-dev
   binutils valgrind
   # kcov-build's tests: upstream builds (cmake/ninja come from the venv)

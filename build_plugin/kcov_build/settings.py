@@ -26,7 +26,7 @@ RUNTIMES = ("shared", "static", "none")
 # profile layout our runtime writes per clang version (runtime/profile).
 SBCC_FLAGS = ("-fprofile-instr-generate", "-fcoverage-mapping")
 
-# The project's own no-coverage annotation (defined in kcovrt.h) is always
+# The project's own no-coverage annotation (kcov/noinstr.h, through kcovrt.h) is always
 # looked for when source analysis runs.
 DEFAULT_ANNOTATIONS = ("KCOV_NO_COVERAGE",)
 
