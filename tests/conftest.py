@@ -6,7 +6,7 @@
   would go green without testing anything.  Guest-only tests outside a VM
   are the exception: they are not missing anything, they run elsewhere.
 * Guest-only tests (marked `vm`) skip outside the VM and say where they run;
-  the VM harness (tests/vm/harness.py) sets KCOV_GUEST=1 in the guest.
+  the VM harness (tests/support/vm.py) sets KCOV_GUEST=1 in the guest.
 * Tests that build a Linux kernel or boot a VM are marked `kernel`: the
   whole host side of the kernel suites, and elsewhere whoever asks for a
   built kernel or boots one.  `make check` deselects them.

@@ -32,7 +32,9 @@ SCRIPT = REPO / "benchmarks" / "kmod_anchor.py"
 PYTHON = REPO / ".venv" / "bin" / "python"
 TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 
-pytestmark = pytest.mark.slow
+# Opt-in (make test-bench): two kernels of its own that no other suite can
+# share (CONFIG_KCOV_INSTRUMENT_ALL off), about 11 minutes on two idle cores.
+pytestmark = [pytest.mark.slow, pytest.mark.bench]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ctypes
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from kcov.report import (BuildIdMismatchError, CoverageData, FormatError, Missin
 from kcov.report.elf import read_elf
 
 from tests.support.kernel import stock
+from tests.support.vm import Vm, dmesg_problems, find_vng
 
 
 def lines_reached(data: CoverageData, file: Path) -> dict[int, set[str]]:
@@ -292,8 +292,6 @@ def test_kernel_module_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> N
     traces file operations, reads the section bases from /sys/module and
     writes a kcov-pcs dump; here collect() maps the PCs to minix's source
     lines."""
-    sys.path.insert(0, str(REPO / "tests" / "vm"))
-    from harness import Vm, dmesg_problems, find_vng  # type: ignore[import-not-found]
 
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")
@@ -354,11 +352,9 @@ GUEST_KERNEL = Path(__file__).resolve().parent / "data" / "guest_kernel_pcs.py"
 
 @pytest.mark.slow
 def test_vmlinux_in_vm(debug_kernel: DebugKernel, tmp_path: Path) -> None:
-    """The kcov VM kernel (tests/vm/kernels.py's configuration, with DWARF):
+    """The kcov VM kernel (tests/support/kernels.py's configuration, with DWARF):
     the guest traces getppid and pread and writes a dump with vmlinux placed
     by /proc/kallsyms; here the PCs map to kernel/sys.c and fs/read_write.c."""
-    sys.path.insert(0, str(REPO / "tests" / "vm"))
-    from harness import Vm, dmesg_problems, find_vng  # type: ignore[import-not-found]
 
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")

@@ -24,6 +24,7 @@ from kcov.report import read_pcs
 from kcov.report.formats import read as read_coverage
 
 from tests.support.kernel import stock
+from tests.support.vm import Vm, dmesg_problems, find_vng
 
 PLUGIN = DATA / "plugin"
 MOD = "test_plugged.py"
@@ -240,8 +241,6 @@ def test_plugin_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> None:
     """pytest --kcov --kcov-provider linux inside the guest (stock kernel,
     kcov.ko, the instrumented minix.ko): each test's file-system call is
     attributed to it; the session's dump is reported again on the host."""
-    sys.path.insert(0, str(REPO / "tests" / "vm"))
-    from harness import Vm, dmesg_problems, find_vng  # type: ignore[import-not-found]
 
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")

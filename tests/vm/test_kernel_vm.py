@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from kernels import DATA, BuiltKernel
-from harness import REPO, VENV_BIN, Vm, VmResult, dmesg_problems
-
 from tests.support.kernel import stock
+from tests.support.kernels import BuiltKernel
+from tests.support.vm import REPO, VENV_BIN, Vm, VmResult, dmesg_problems
+
+DATA = Path(__file__).resolve().parent / "data"
 
 pytestmark = pytest.mark.slow
 

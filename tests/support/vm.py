@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
+from .prereq import REPO, VENV_BIN
 
 # Kernel log lines that mean the kernel misbehaved.
 _PROBLEM = re.compile(
