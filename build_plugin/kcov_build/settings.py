@@ -179,7 +179,10 @@ _PROFILE_KEYS = {
 
 def load_profile(path: str) -> dict[str, Any]:
     """Read a kcov-build profile: a TOML file with a [kcov-build] table."""
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: the backport (a dependency there)
+        import tomli as tomllib  # type: ignore[no-redef]
 
     try:
         with open(path, "rb") as f:

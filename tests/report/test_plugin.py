@@ -248,7 +248,7 @@ def test_plugin_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> None:
     w.mkdir()
     workdir(w, PLUGIN / "guest_minix_tests.py", "test_minix_ops.py")
     py = VENV_BIN / "python"
-    load = (f"{py} -c 'import sys; sys.path.insert(0, \"{REPO}/examples/kernel\"); import minixcov; "
+    load = (f"{py} -c 'from examples.kernel import minixcov; "
             f"from pathlib import Path; minixcov.load_modules(Path(\"{kernel_modules.kcov_ko}\"), "
             f"Path(\"{kernel_modules.minix_ko}\"))'")
     # Only our plugin, loaded by name (hypothesis and the other installed

@@ -164,6 +164,8 @@ def _guest_script(command: str, shared: Path, cwd: Path, env: Mapping[str, str])
         "#!/bin/sh\n"
         f"export PATH={q(str(VENV_BIN))}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
         "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 KCOV_GUEST=1\n"
+        # tests.support and examples.kernel import from any cwd
+        f"export PYTHONPATH={q(str(REPO))}\n"
         f"{exports}"
         f"cd {q(str(cwd))} || exit 125\n"
         f"( {command}\n)\n"
