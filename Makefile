@@ -16,6 +16,8 @@ demo-kernel: setup
 # no kernel.
 check: setup
 	bash scripts/check-format.sh
+	.venv/bin/ruff check pybind/kcov build_plugin/kcov_build
+	.venv/bin/mypy
 	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel"
 
 # Everything is required here: after set-up a skip is a failure

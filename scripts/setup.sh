@@ -68,6 +68,8 @@ REQS=(
   # kcov.report's format tests: Cobertura XML checked against its DTD
   "lxml==5.*"
   "Jinja2>=3.0,<4"  # kcov.report's HTML writer (a runtime dependency, see pyproject.toml)
+  # make check's linters (configured in pyproject.toml)
+  "ruff>=0.6,<1" "mypy>=1.11,<3"
 )
 stamp=.venv/.kcov-reqs
 want="${REQS[*]}"
