@@ -154,7 +154,7 @@ def raw_snapshot(m: Module) -> bytes:
     raise ProfileRuntimeError(f"{m.name}: the profile does not fit in {size} bytes", ENOSPC)
 
 
-PathOrStr = Union[str, os.PathLike]
+PathOrStr = Union[str, "os.PathLike[str]"]
 
 
 def image_of(pc: int) -> tuple[str, int, int, int] | None:

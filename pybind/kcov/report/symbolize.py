@@ -160,8 +160,9 @@ class _Parser:
         memo, make = self.frames, self._frame
         for func, file, line, col, end in _LLVM_FRAME.findall(text):
             key = f"{func}\n{file}:{line}:{col}"
-            fr = memo.get(key, False)
-            if fr is False:
+            if key in memo:
+                fr = memo[key]
+            else:
                 fr = memo[key] = make(func, file, line, col)
             if fr is not None:
                 cur.append(fr)

@@ -7,8 +7,9 @@ file); the TOTAL row counts each point once, so it is not the column sum.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Callable
 
-from ...model import CoverageData, FileStat, ReportError, Totals
+from ...model import CoverageData, FileStat, FunctionStat, ReportError, Totals
 from ..base import common_root, function_line, percent_text, relative
 
 _HEAD = ("File", "Points", "Hit", "Cover", "Lines", "Hit", "Cover",
@@ -76,12 +77,11 @@ def _header(data: CoverageData, root: str) -> str:
 def _functions(data: CoverageData, files: dict[str, FileStat], root: str,
                which: str) -> list[str]:
     out: list[str] = []
-    groups = (("Functions never reached", lambda fs: fs.instrumented
-               and not fs.hit),
-              ("Functions without coverage points (not instrumented)",
-               lambda fs: not fs.instrumented))
+    groups: list[tuple[str, Callable[[FunctionStat], bool]]] = [
+        ("Functions never reached", lambda fs: fs.instrumented and not fs.hit),
+        ("Functions without coverage points (not instrumented)", lambda fs: not fs.instrumented)]
     if which == "all":
-        groups = (("Functions reached", lambda fs: fs.hit > 0),) + groups
+        groups.insert(0, ("Functions reached", lambda fs: fs.hit > 0))
     for title, keep in groups:
         items = sorted((
             (relative(p, root), function_line(data, p, fs.name, fs.line),
