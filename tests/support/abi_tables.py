@@ -103,8 +103,9 @@ MODES: dict[str, dict[str, int]] = {
     FREEBSD: {"PC": 0, "CMP": 1}, LINUX: {"PC": 0, "CMP": 1},
     NETBSD: {"NONE": 0, "PC": 1, "CMP": 2}, OPENBSD: {"PC": 1, "CMP": 2},
 }
-# The other commands each ABI defines.
-EXTRA = {FREEBSD: (), LINUX: (N["KCOV_LINUX_INIT_TRACE32"], N["KCOV_LINUX_REMOTE_ENABLE"]),
+# The other commands each ABI defines on LP64.  KCOV_INIT_TRACE32 is the
+# ILP32 number: on LP64 it is an unknown command (linux-kcov.md §1.2, §2.3).
+EXTRA = {FREEBSD: (), LINUX: (N["KCOV_LINUX_REMOTE_ENABLE"],),
          NETBSD: (N["KCOV_NETBSD_IOC_REMOTE_ATTACH"], N["KCOV_NETBSD_IOC_REMOTE_DETACH"]),
          OPENBSD: (N["KCOV_OPENBSD_KIOREMOTEATTACH"],)}
 ALL_CMDS = tuple(sorted(set(NUMBERS.values())))
