@@ -27,6 +27,8 @@ from __future__ import annotations
 import errno as E
 from dataclasses import dataclass, field
 
+from tests.support import abi_tables as T
+
 FREEBSD, LINUX = 1, 2
 ABI_NAMES = {FREEBSD: "freebsd", LINUX: "linux"}
 
@@ -38,13 +40,16 @@ STATE_NAMES = {OPEN: "OPEN", READY: "READY", RUNNING: "RUNNING",
 # Trace modes as the runtime reports them (KCOVRT_MODE_*).
 MODE_NONE, MODE_PC, MODE_CMP = 0, 1, 2
 
-# Command numbers (runtime/kcov_abi.h; bsd-kcov.md §1.1, linux-kcov.md §1.2).
-KIOSETBUFSIZE, KIOENABLE, KIODISABLE = 0x20046304, 0x20046302, 0x20006303
-KCOV_INIT_TRACE, KCOV_ENABLE, KCOV_DISABLE = 0x80086301, 0x6364, 0x6365
-UNKNOWN_CMD = 0x2000637F  # _IO('c', 0x7f): no ABI's command
+# Command numbers and capacities (tests/support/abi_tables.py: bsd-kcov.md
+# §1.1, §1.6; linux-kcov.md §1.2, §2.3).
+KIOSETBUFSIZE, KIOENABLE, KIODISABLE = (T.SETBUFSIZE[T.FREEBSD], T.ENABLE[T.FREEBSD],
+                                        T.DISABLE[T.FREEBSD])
+KCOV_INIT_TRACE, KCOV_ENABLE, KCOV_DISABLE = (T.SETBUFSIZE[T.LINUX], T.ENABLE[T.LINUX],
+                                              T.DISABLE[T.LINUX])
+UNKNOWN_CMD = T.UNKNOWN  # _IO('c', 0x7f): no ABI's command
 
-FREEBSD_MAX_ENTRIES = 1 << 24  # kern.kcov.max_entries
-LINUX_MAX_ENTRIES = 0x7FFFFFFF // 8  # INT_MAX / sizeof(unsigned long)
+FREEBSD_MAX_ENTRIES = T.MAX_ENTRIES[T.FREEBSD]  # kern.kcov.max_entries
+LINUX_MAX_ENTRIES = T.MAX_ENTRIES[T.LINUX]  # INT_MAX / sizeof(unsigned long)
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE = 1, 2

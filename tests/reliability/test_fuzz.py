@@ -5,7 +5,9 @@
   NULL, valid, unmapped and kernel-half pointers), lengths, offsets,
   protections and flags, in every descriptor state.  Only the errnos the
   ABI of the command documents may come back (bsd-kcov.md §1.6, §2.2, §3.2;
-  linux-kcov.md §2.3, §2.4), and the descriptor must stay consistent.
+  linux-kcov.md §2.3, §2.4), exactly ENOTTY for a command of another ABI
+  than the one that sized the descriptor, and the descriptor must stay
+  consistent.
 * ``kcov-build config`` with random file contents: an exit status of
   0, 1, 64, 65, 66, 69 or 73, never a traceback, a one-line error, and with
   ``--write`` no output or temporary file unless it succeeded.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno as E
 import io
 import os
 import subprocess
@@ -33,11 +34,11 @@ from tests.support.prereq import own
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kcov import _core
+from kcov import Abi, _core
+from tests.support import abi_tables as T
 from rel_workers import Worker
 
 SCALE = float(os.environ.get("KCOV_FUZZ_EXAMPLES", "1"))
-ENOTSUPP = 524
 
 
 def budget(n: int) -> settings:
@@ -46,35 +47,28 @@ def budget(n: int) -> settings:
                     suppress_health_check=list(HealthCheck))
 
 
-FREEBSD, LINUX, NETBSD, OPENBSD = 1, 2, 3, 4
-CMDS = {
-    FREEBSD: [0x20046304, 0x20046302, 0x20006303],
-    LINUX: [0x80086301, 0x6364, 0x6365, 0x40186366, 0x80046301],
-    NETBSD: [0x80084B01, 0x80044B02, 0x20004B03, 0x80104B0A, 0x20004B0B],
-    OPENBSD: [0x80084B04],
-}
-ALL_CMDS = sorted({c for cs in CMDS.values() for c in cs})
-# What each ABI's driver may answer (the spec sections above); ENOTTY for a
-# command of another ABI than the one that sized the descriptor.
-DOCUMENTED = {
-    FREEBSD: {E.EINVAL, E.EBUSY, E.ENOMEM, E.ENOTTY},
-    LINUX: {E.EINVAL, E.EBUSY, E.ENOMEM, E.EFAULT, E.ENOTTY, ENOTSUPP},
-    NETBSD: {E.EINVAL, E.EBUSY, E.EEXIST, E.ENOBUFS, E.ENOENT, E.EFAULT,
-             E.ENOMEM, E.ENOTTY},
-    OPENBSD: {E.EINVAL, E.EBUSY, E.ENXIO, E.EPERM, E.EFAULT, E.ENOMEM,
-              E.EOPNOTSUPP, E.ENOTTY},
-}
-MMAP_ERRNOS = {E.EINVAL, E.EACCES, E.ENOMEM}
+# Personalities by kcov.Abi value; the commands, documented errnos and
+# which ABI answers are tests/support/abi_tables.py's (the spec's, shared
+# with kcov.ko's stress suite).
+FREEBSD, LINUX, NETBSD, OPENBSD = (int(a) for a in Abi)
+NAME = {int(a): a.name.lower() for a in Abi}
+ALL_CMDS = list(T.ALL_CMDS)
 
 
-def cmd_abi(cmd: int, personality: int) -> int | None:
-    """The ABI whose driver handles `cmd` (engine's kcov_cmd_abi)."""
-    if cmd in (0x80084B01, 0x80044B02, 0x20004B03):
-        return OPENBSD if personality == OPENBSD else NETBSD
-    for abi, cs in CMDS.items():
-        if cmd in cs:
-            return OPENBSD if cmd == 0x80084B04 else abi
-    return None
+def check_ioctl(cmd: int, sized: int, personality: int, err: int, a: Any) -> None:
+    """`err` is what the spec allows for `cmd` on a descriptor sized in ABI
+    `sized` (0: not sized) of a node with `personality`: exactly EINVAL or
+    ENOTTY for an unknown command, exactly ENOTTY for another ABI's command
+    (EFAULT first for a bad NetBSD/OpenBSD pointer), else 0 or an errno the
+    command's ABI documents."""
+    handler, exact = T.expected_ioctl(cmd, NAME.get(sized), NAME[personality])
+    if exact is not None:
+        assert err in exact, f"{cmd:#x} ({handler}) on a {NAME.get(sized)} descriptor " \
+            f"arg {a!r}: errno {err}, want one of {sorted(exact)}"
+    else:
+        assert handler is not None
+        assert err == 0 or err in T.DOCUMENTED[handler], \
+            f"{cmd:#x} ({handler}) arg {a!r}: undocumented errno {err}"
 
 
 commands = st.one_of(
@@ -131,35 +125,23 @@ def _fuzz_one(personality: int, setup: str, seq: list[Any]) -> None:
     arg = Arg()
     fd = _core.hosted_open(personality, True)
     page = int(_core.PAGE_SIZE)
-    sizes = {FREEBSD: (0x20046304, 512), LINUX: (0x80086301, 512)}
+    name = NAME[personality]
     try:
         if setup != "open":
-            if personality in sizes:
-                cmd, n = sizes[personality]
-                assert _core.hosted_ioctl(fd, cmd, n) == 0
-            else:
-                assert _core.hosted_ioctl(
-                    fd, 0x80084B01, arg.value(("buffer", (512).to_bytes(8, "little")))) == 0
+            n = 512 if not T.BY_POINTER[name] else \
+                arg.value(("buffer", (512).to_bytes(8, "little")))
+            assert _core.hosted_ioctl(fd, T.SETBUFSIZE[name], n) == 0
         if setup == "running":
-            en = {FREEBSD: (0x20046302, 0), LINUX: (0x6364, 0)}.get(personality)
-            if en is not None:
-                assert _core.hosted_ioctl(fd, *en) == 0
-            else:
-                assert _core.hosted_ioctl(
-                    fd, 0x80044B02, arg.value(("buffer", (1).to_bytes(4, "little")))) == 0
+            pc = T.MODES[name]["PC"]
+            mode = pc if not T.BY_POINTER[name] else \
+                arg.value(("buffer", pc.to_bytes(4, "little")))
+            assert _core.hosted_ioctl(fd, T.ENABLE[name], mode) == 0
         for call in seq:
             if call[0] == "ioctl":
                 _, cmd, a = call
                 before = dict(_core.hosted_info(fd))
                 err = _core.hosted_ioctl(fd, cmd, arg.value(a))
-                abi = cmd_abi(cmd, personality)
-                if abi is None:
-                    own = before["abi"] or personality
-                    want = {E.ENOTTY} if own in (LINUX, OPENBSD) else {E.EINVAL}
-                    assert err in want, f"unknown {cmd:#x}: errno {err}"
-                else:
-                    assert err == 0 or err in DOCUMENTED[abi], \
-                        f"{cmd:#x} ({abi}) arg {a!r}: undocumented errno {err}"
+                check_ioctl(cmd, before["abi"], personality, err, a)
                 if err != 0:
                     after = dict(_core.hosted_info(fd))
                     assert after["state"] == before["state"], \
@@ -167,7 +149,7 @@ def _fuzz_one(personality: int, setup: str, seq: list[Any]) -> None:
             else:
                 _, length, prot, flags, off = call
                 err, m = _core.hosted_mmap(fd, length, prot, flags, off)
-                assert err == 0 or err in MMAP_ERRNOS, \
+                assert err == 0 or err in T.MMAP_ERRNOS, \
                     f"mmap({length}, {prot}, {flags:#x}, {off}): errno {err}"
                 if m is not None:
                     assert m.length == length

@@ -14,13 +14,16 @@ count read through a mapping kept from before a close.
 
 The budget is fixed and the search derandomized, so CI runs the same
 sequences every time; KCOV_MODEL_EXAMPLES overrides the number of
-sequences for a longer local run.  On a failure hypothesis prints the
+sequences for a longer local run.  After the run every event of REQUIRED
+(each rule, each errno path of each ABI, each state, fork, thread exit,
+close while RUNNING) must have happened, so a broken strategy fails.  On a failure hypothesis prints the
 shrunk sequence as Python calls; paste it into test_model_regressions.py.
 """
 from __future__ import annotations
 
 import collections
 import ctypes
+import errno as E
 import os
 from typing import Any
 
@@ -30,9 +33,10 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant,
                                  precondition, rule, run_state_machine_as_test)
 
 from kcov import _core
-from model import (COMMANDS, DYING, RUNNING, FREEBSD, FREED, LINUX, LINUX_MAX_ENTRIES,
+from model import (ABI_NAMES, COMMANDS, DYING, RUNNING, FREEBSD, FREED, LINUX, LINUX_MAX_ENTRIES,
                    FREEBSD_MAX_ENTRIES, MAP_PRIVATE, MAP_SHARED, PROT_EXEC,
-                   PROT_READ, PROT_WRITE, UNKNOWN_CMD, MDesc, Model, MThread)
+                   PROT_READ, PROT_WRITE, STATE_NAMES, UNKNOWN_CMD, MDesc, Model,
+                   MThread)
 from rel_workers import Worker
 
 EXAMPLES = int(os.environ.get("KCOV_MODEL_EXAMPLES", "300"))
@@ -54,9 +58,35 @@ STATS: collections.Counter[str] = collections.Counter()
 
 
 def event(what: str) -> None:
-    """Count what happened, for the summary the test prints."""
+    """Count what happened: the summary the test prints, and REQUIRED."""
     STATS[what] += 1
 
+
+def errname(err: int) -> str:
+    return E.errorcode.get(err, str(err)) if err else "ok"
+
+
+# What a run must have exercised, or the strategies are broken: every rule,
+# every errno path of each ABI's commands (ENOTTY: a command of the other
+# ABI than the one that sized the descriptor), each state, fork, thread
+# exit while bound, and close while RUNNING.
+REQUIRED = [
+    *(f"ioctl {abi} {kind} -> {err}" for abi in ("freebsd", "linux")
+      for kind, errs in (("size", ("ok", "EINVAL", "EBUSY", "ENOTTY")),
+                         ("enable", ("ok", "EINVAL", "EBUSY", "ENOTTY")),
+                         ("disable", ("ok", "EINVAL", "ENOTTY")))
+      for err in errs),
+    "ioctl none unknown -> EINVAL", "ioctl none unknown -> ENOTTY",
+    "mmap freebsd -> ok", "mmap freebsd -> EINVAL", "mmap linux -> ok",
+    "mmap linux -> EINVAL", "mmap unsized -> EINVAL",
+    "open freebsd", "open linux", "dup", "reset", "thread start", "thread exit", "fork",
+    "state OPEN unsized", *(f"state {st_} {abi}" for st_ in ("READY", "RUNNING")
+                            for abi in ("freebsd", "linux")),
+    "record into RUNNING freebsd", "record into RUNNING linux", "record into DYING linux",
+    "close while RUNNING freebsd", "close while RUNNING linux",
+    "close -> DYING", "close -> FREED",
+    "thread exit bound to RUNNING", "thread exit bound to DYING",
+]
 
 pick = st.integers(min_value=0, max_value=7)
 # Mostly the descriptor's own command set, sometimes the other ABI's.
@@ -118,7 +148,9 @@ class KcovMachine(RuleBasedStateMachine):
             COMMANDS[self._cmd_abi(d, other)][kind]
         got = worker.call(lambda: _core.hosted_ioctl(fd, cmd, arg))
         want = self.model.ioctl(d, t, cmd, arg)
-        event(f"{kind} -> {want}")
+        abi = "none" if kind == "unknown" else ABI_NAMES[self._cmd_abi(d, other)]
+        event(f"ioctl {abi} {kind} -> {errname(want)}")
+        event(f"ioctl {abi} -> {errname(want)}")
         assert got == want, (f"ioctl {kind} {cmd:#x} arg={arg:#x} on fd {fd} "
                              f"from {t.key}: errno {got}, model {want}")
 
@@ -138,6 +170,7 @@ class KcovMachine(RuleBasedStateMachine):
     def open_fd(self, personality: int) -> None:
         fd = _core.hosted_open(personality, True)
         self.fds.append((fd, MDesc(personality)))
+        event(f"open {ABI_NAMES[personality]}")
 
     @precondition(lambda self: 0 < len(self.fds) < MAX_FDS + 2)
     @rule(i=pick)
@@ -145,6 +178,7 @@ class KcovMachine(RuleBasedStateMachine):
         fd, d = self._fd(i)
         d.refs += 1
         self.fds.append((os.dup(fd), d))
+        event("dup")
 
     @precondition(lambda self: self.fds)
     @rule(i=pick, w=pick, other=other_abi, n=st.sampled_from(SIZES))
@@ -190,6 +224,7 @@ class KcovMachine(RuleBasedStateMachine):
         flags = MAP_SHARED if shared else MAP_PRIVATE
         err, mapping = _core.hosted_mmap(fd, nbytes, prot, flags, offset)
         want = self.model.mmap(d, nbytes, prot, flags, offset)
+        event(f"mmap {ABI_NAMES.get(d.abi, 'unsized')} -> {errname(want)}")
         assert err == want, (f"mmap len={nbytes} prot={prot} flags={flags} "
                              f"off={offset} on fd {fd}: errno {err}, model {want}")
         if (err == 0 and shared and prot & PROT_READ and d not in self.readers
@@ -202,6 +237,7 @@ class KcovMachine(RuleBasedStateMachine):
         fd, d = self._fd(i)
         _core.hosted_reset(fd)
         self.model.reset(d)
+        event("reset")
 
     @rule(w=pick, n=st.sampled_from(RECORDS))
     def record(self, w: int, n: int) -> None:
@@ -209,7 +245,7 @@ class KcovMachine(RuleBasedStateMachine):
         assert worker.call(lambda: self.lib.repeat(n)) == (1 if n > 0x4B43 else 0)
         self.model.record(t, n)
         if t.bound is not None:
-            event(f"record into state {t.bound.state} abi {t.bound.abi}")
+            event(f"record into {STATE_NAMES[t.bound.state]} {ABI_NAMES.get(t.bound.abi)}")
 
     @precondition(lambda self: self.fds)
     @rule(i=pick, w=pick)
@@ -217,9 +253,11 @@ class KcovMachine(RuleBasedStateMachine):
         fd, d = self._fd(i)
         worker, _ = self._thread(w)
         self.fds.remove((fd, d))
+        if d.state == RUNNING:
+            event(f"close while RUNNING {ABI_NAMES[d.abi]}")
         worker.call(lambda: _core.hosted_close(fd))
         self.model.close(d)
-        event(f"close -> {d.state}")
+        event(f"close -> {STATE_NAMES[d.state]}")
 
     # --- weighted duplicates --------------------------------------------------
     # hypothesis picks rules uniformly; these repeat the calls that reach
@@ -246,14 +284,18 @@ class KcovMachine(RuleBasedStateMachine):
     @rule()
     def thread_start(self) -> None:
         self._start_thread()
+        event("thread start")
 
     @precondition(lambda self: len(self.workers) > 1)
     @rule(w=pick)
     def thread_exit(self, w: int) -> None:
         worker, t = self._thread(w)
         del self.workers[t.key]
+        if t.bound is not None:
+            event(f"thread exit bound to {STATE_NAMES[t.bound.state]}")
         worker.exit()
         self.model.thread_exit(t)
+        event("thread exit")
 
     @precondition(lambda self: self.fds)
     @rule(i=pick, w=pick, other=other_abi, n=st.sampled_from(RECORDS),
@@ -290,6 +332,7 @@ class KcovMachine(RuleBasedStateMachine):
             return os.waitstatus_to_exitcode(status)
 
         got = worker.call(run)
+        event("fork")
         kid = MThread("child")
         want = self.model.ioctl(d, kid, cmds["enable"], 0)
         if want == 0:
@@ -305,6 +348,7 @@ class KcovMachine(RuleBasedStateMachine):
     def descriptors_match(self) -> None:
         event("step")
         for fd, d in self.fds:
+            event(f"state {STATE_NAMES[d.state]} {ABI_NAMES.get(d.abi, 'unsized')}")
             got = dict(_core.hosted_info(fd))
             want = self.model.info(d, self.tids)
             assert got == want, f"fd {fd}: runtime {got}\nmodel {want}"
@@ -332,6 +376,7 @@ def test_model_based(rec_lib: ctypes.CDLL, page: int) -> None:
     """Random sequences: the hosted runtime agrees with the model."""
     KcovMachine.lib = rec_lib
     KcovMachine.page = page
+    STATS.clear()
     run_state_machine_as_test(KcovMachine, settings=settings(
         max_examples=EXAMPLES, stateful_step_count=STEPS, derandomize=True,
         deadline=None, database=None, print_blob=True,
@@ -339,6 +384,8 @@ def test_model_based(rec_lib: ctypes.CDLL, page: int) -> None:
     print(f"model-checked {STATS['sequence']} sequences, {STATS['step']} steps")
     for what, n in sorted(STATS.items()):
         print(f"  {what}: {n}")
+    missing = [what for what in REQUIRED if STATS[what] == 0]
+    assert not missing, f"never exercised: {missing}"
 
 
 def test_record_calibration(rec_lib: ctypes.CDLL) -> None:

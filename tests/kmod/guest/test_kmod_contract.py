@@ -37,6 +37,7 @@ def test_kcov_bufsize() -> None:
                 k.ioctl(s.setbufsize, n)
             assert ei.value.errno == errno.EINVAL
         k.ioctl(s.setbufsize, 2)
+        assert k.state == kcov.State.READY and k.entries == 2
         with pytest.raises(kcov.KcovBusyError) as ei:
             k.ioctl(s.setbufsize, 2)
         assert ei.value.errno == errno.EBUSY
@@ -116,6 +117,7 @@ def test_kcov_enable(page: int) -> None:
         with pytest.raises(kcov.KcovInvalidError):
             k.disable()
         k.enable(Mode.CMP)
+        assert k.mode == Mode.CMP
         k.disable()
 
 

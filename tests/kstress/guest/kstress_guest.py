@@ -3,8 +3,9 @@ tests/kstress, with kcov.ko and the instrumented kcovtest.ko loaded).
 
 The device helpers come from tests/kmod/guest/kmod_guest.py.  What is added
 here is what the abuse tests need to judge a result: the ioctl numbers of
-the four ABIs, the errnos each ABI documents, and the mmap rules, all
-written from the specifications (shared/spec/bsd-kcov.md §1.6-§1.7, §2.2,
+the four ABIs and the errnos each ABI documents (from
+tests/support/abi_tables.py), and the mmap rules, all written from the
+specifications (shared/spec/bsd-kcov.md §1.6-§1.7, §2.2,
 §3.2; shared/spec/linux-kcov.md §2.3-§2.4) and the compatibility notes
 (docs/compatibility.md), not from runtime/engine.c.
 """
@@ -22,34 +23,29 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests" / "kmod" / "guest"))
 
 import kmod_guest as H  # noqa: E402,F401  (re-exported for the tests)
+from tests.support import abi_tables as T  # noqa: E402
 
 PAGE = H.PAGE
-ENOTSUPP = 524  # Linux's kernel-internal ENOTSUPP leaks to user space as 524
 
-FREEBSD, LINUX, NETBSD, OPENBSD = "freebsd", "linux", "netbsd", "openbsd"
+# The ABI names, command numbers, documented errnos and which ABI answers a
+# command: tests/support/abi_tables.py, shared with the hosted suites.
+ENOTSUPP = T.ENOTSUPP
+FREEBSD, LINUX, NETBSD, OPENBSD = T.FREEBSD, T.LINUX, T.NETBSD, T.OPENBSD
 ABIS = (LINUX, FREEBSD, NETBSD, OPENBSD)
-
-# Command numbers (bsd-kcov.md §1.1, §2.1, §3.1; linux-kcov.md §1.2).
-F_SETBUFSIZE, F_ENABLE, F_DISABLE = 0x20046304, 0x20046302, 0x20006303
-L_INIT_TRACE, L_INIT_TRACE32, L_ENABLE, L_DISABLE, L_REMOTE_ENABLE = \
-    0x80086301, 0x80046301, 0x6364, 0x6365, 0x40186366
-K_SETBUFSIZE, K_ENABLE, K_DISABLE = 0x80084B01, 0x80044B02, 0x20004B03  # NetBSD and OpenBSD
-N_REMOTE_ATTACH, N_REMOTE_DETACH = 0x80104B0A, 0x20004B0B
-O_REMOTEATTACH = 0x80084B04
+F_SETBUFSIZE, F_ENABLE, F_DISABLE = T.SETBUFSIZE[FREEBSD], T.ENABLE[FREEBSD], T.DISABLE[FREEBSD]
+L_INIT_TRACE, L_ENABLE, L_DISABLE = T.SETBUFSIZE[LINUX], T.ENABLE[LINUX], T.DISABLE[LINUX]
+L_INIT_TRACE32, L_REMOTE_ENABLE = T.N["KCOV_LINUX_INIT_TRACE32"], T.N["KCOV_LINUX_REMOTE_ENABLE"]
+K_SETBUFSIZE, K_ENABLE, K_DISABLE = T.SETBUFSIZE[NETBSD], T.ENABLE[NETBSD], T.DISABLE[NETBSD]
+N_REMOTE_ATTACH = T.N["KCOV_NETBSD_IOC_REMOTE_ATTACH"]
+N_REMOTE_DETACH = T.N["KCOV_NETBSD_IOC_REMOTE_DETACH"]
+O_REMOTEATTACH = T.N["KCOV_OPENBSD_KIOREMOTEATTACH"]
+# In this order: the seeded sequences of test_kstress_ioctl draw from it.
 ALL_CMDS = (F_SETBUFSIZE, F_ENABLE, F_DISABLE, L_INIT_TRACE, L_INIT_TRACE32, L_ENABLE,
             L_DISABLE, L_REMOTE_ENABLE, K_SETBUFSIZE, K_ENABLE, K_DISABLE, N_REMOTE_ATTACH,
             N_REMOTE_DETACH, O_REMOTEATTACH)
-SIZING = {F_SETBUFSIZE: FREEBSD, L_INIT_TRACE: LINUX}  # K_SETBUFSIZE: NetBSD or OpenBSD
-
-# What each ABI's driver may answer to one of its commands, in some state
-# (bsd-kcov.md §1.6, §2.2, §3.2; linux-kcov.md §2.3).  Also EFAULT where a
-# BSD kernel copies a pointer argument in before its driver runs (IOC_IN).
-DOCUMENTED = {
-    FREEBSD: {E.EINVAL, E.EBUSY, E.ENOMEM},
-    LINUX: {E.EINVAL, E.EBUSY, E.ENOMEM, E.EFAULT, E.EEXIST, ENOTSUPP},
-    NETBSD: {E.EINVAL, E.EBUSY, E.EEXIST, E.ENOBUFS, E.ENOENT, E.EFAULT, E.ENOMEM},
-    OPENBSD: {E.EINVAL, E.EBUSY, E.ENXIO, E.EPERM, E.EFAULT, E.ENOMEM, E.EOPNOTSUPP},
-}
+DOCUMENTED = T.DOCUMENTED
+cmd_abi = T.cmd_abi
+expected_ioctl = T.expected_ioctl
 
 # Commands the VFS answers itself before any driver sees them (fs/ioctl.c
 # do_vfs_ioctl and file_ioctl, Linux 6.1): their errnos are the VFS's.
@@ -61,45 +57,6 @@ VFS_IOCTLS = frozenset({
     0x40305828, 0x40305829, 0x4030582A, 0x4030582B, 0x4030587F,  # FS_IOC_(UN)RESVSP(64), ZERO_RANGE
     0x80086601, 0x40086602, 0x801C581F, 0x401C5820,  # FS_IOC_GETFLAGS SETFLAGS FSGETXATTR FSSETXATTR
 })
-
-
-def cmd_abi(cmd: int, sized: str | None, personality: str) -> str | None:
-    """The ABI whose driver handles `cmd` on a descriptor sized in `sized`
-    (None: not sized) of a node with `personality` (docs/compatibility.md:
-    /dev/kcov serves every command set; NetBSD and OpenBSD share
-    three numbers, which belong to the descriptor's ABI, else to the
-    personality, NetBSD's unless the personality is OpenBSD)."""
-    if cmd in (F_SETBUFSIZE, F_ENABLE, F_DISABLE):
-        return FREEBSD
-    if cmd in (L_INIT_TRACE, L_ENABLE, L_DISABLE, L_REMOTE_ENABLE):
-        return LINUX
-    if cmd in (N_REMOTE_ATTACH, N_REMOTE_DETACH):
-        return NETBSD
-    if cmd == O_REMOTEATTACH:
-        return OPENBSD
-    if cmd in (K_SETBUFSIZE, K_ENABLE, K_DISABLE):
-        if sized in (NETBSD, OPENBSD):
-            return sized
-        return OPENBSD if personality == OPENBSD else NETBSD
-    return None
-
-
-def expected_ioctl(cmd: int, sized: str | None, personality: str) -> tuple[str | None, set[int] | None]:
-    """(the ABI that answers, the exact set of errnos allowed besides 0), or
-    (abi, None) for "0 or any errno that ABI documents"."""
-    abi = cmd_abi(cmd, sized, personality)
-    if abi is None:
-        # Unknown command: FreeBSD and NetBSD say EINVAL, Linux and OpenBSD
-        # ENOTTY; the descriptor's ABI decides, else the node's.
-        own = sized or personality
-        return None, {E.ENOTTY if own in (LINUX, OPENBSD) else E.EINVAL}
-    if sized is not None and sized != abi:
-        # A descriptor speaks only the ABI that sized it.  A BSD kernel
-        # copies an IOC_IN argument in before any driver runs, so a bad
-        # pointer to a NetBSD or OpenBSD command is EFAULT first.
-        copyin = abi in (NETBSD, OPENBSD) and cmd & 0x80000000 and (cmd >> 16) & 0x1FFF
-        return abi, {E.ENOTTY, E.EFAULT} if copyin else {E.ENOTTY}
-    return abi, None
 
 
 # --- mmap ---------------------------------------------------------------------------
