@@ -27,6 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from kcov._base.errors import ToolkitError
+
 from ._paths import RuntimePaths
 from ._util import run_foreground, write_atomic
 from .settings import Settings, capability_error, cxx_for, identify, newest_clang, resolve
@@ -39,10 +41,8 @@ MAKES = frozenset({"make", "gmake", "bmake", "remake"})
 _COMPILER_NAME = re.compile(r"(?:^|.*[-_])(?:cc|c\+\+|gcc|g\+\+|clang|clang\+\+)(?:[-_.]\w*)*$")
 
 
-class BuildError(Exception):
-    def __init__(self, msg: str, status: int) -> None:
-        super().__init__(msg)
-        self.status = status
+class BuildError(ToolkitError):
+    """A build kcov-build cannot run: one line and exit_status."""
 
 
 def looks_like_compiler(cmd0: str) -> bool:
@@ -163,7 +163,7 @@ def _kmod_profile(new: list[str], cmd: Sequence[str], s: Settings, state: Path) 
     try:
         return kbuild_args(new, s, state, _kconfig(kdir) if kdir else {})
     except KmodProfileError as e:
-        raise BuildError(str(e), e.status) from None
+        raise BuildError(str(e), e.exit_status) from None
 
 
 def _read_log(path: str) -> list[dict[str, object]]:
@@ -261,7 +261,7 @@ def run_build(
                 print(f"{PROG}: the build failed (status {rc}); no compile database or inventory written", file=sys.stderr)
             else:
                 if compdb:
-                    write_atomic(Path(compdb), json.dumps(entries, indent=1) + "\n", mode=0o644)
+                    write_atomic(Path(compdb), json.dumps(entries, indent=1) + "\n")
                     print(f"{PROG}: wrote {compdb} ({len(entries)} compiles)", file=sys.stderr)
                 if inventory:
                     from . import analysis

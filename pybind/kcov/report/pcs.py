@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Union
@@ -48,6 +47,7 @@ from typing import Iterable, Mapping, Union
 import numpy as np
 import numpy.typing as npt
 
+from .._base.files import write_atomic
 from .elf import ET_REL, ElfFile, MissingFileError, NotElfError, read_elf
 from .model import FormatError, ReportError
 
@@ -132,29 +132,13 @@ def write_pcs(path: str | Path, pcs: PcsArg, modules: Iterable[ModuleMap], test:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    d = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
+        write_atomic(path, text, mkdir=False)
     except OSError as e:
-        raise ReportError(f"{path}: cannot create: {e.strerror}", 73) from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ReportError(f"{path}: cannot write: {e.strerror}", 73) from None
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        # Only the temporary file's creation fails naming one file; the
+        # rename names two, a write none.
+        verb = "cannot create" if e.filename and not e.filename2 else "cannot write"
+        raise ReportError(f"{path}: {verb}: {e.strerror}", os.EX_CANTCREAT) from None
 
 
 # -- reading ------------------------------------------------------------------
