@@ -122,8 +122,16 @@ def atomic_target(path: str | os.PathLike[str], *, executable: bool = False,
         Path(tmp).unlink(missing_ok=True)
 
 
-def _sync_tree(root: Path) -> None:
-    files = [Path(d) / n for d, _, names in os.walk(root) for n in names]
+def _settle_tree(root: Path) -> None:
+    """Give every directory of the tree the umask's mode (a tool may have
+    chosen its own: llvm-cov makes 0770 less the umask), then flush it."""
+    mode = _mode(True)
+    dirs, files = [], []
+    for d, _, names in os.walk(root):
+        dirs.append(Path(d))
+        files.extend(Path(d) / n for n in names)
+    for d in dirs:
+        os.chmod(d, mode)
     if len(files) > SYNC_EACH_MAX:
         os.sync()
         return
@@ -135,15 +143,16 @@ def _sync_tree(root: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-    for d, dirs, _ in os.walk(root):
-        _fsync_dir(Path(d))
+    for d in dirs:
+        _fsync_dir(d)
 
 
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a fresh temporary directory beside path to build an output
-    in; when the block ends it is flushed and takes path's place (whatever
-    was there is removed), or it is removed if the block raises.
+    in; when the block ends its directories get the umask's mode, it is
+    flushed and takes path's place (whatever was there is removed), or it
+    is removed if the block raises.
 
     Linux cannot swap two non-empty directories atomically without
     renameat2(), so an old output is first renamed aside, then the new one
@@ -154,8 +163,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{p.name}."))
     try:
         yield tmp
-        _sync_tree(tmp)
-        os.chmod(tmp, _mode(True))
+        _settle_tree(tmp)
         old = None
         if p.exists() or p.is_symlink():
             old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{p.name}.old."))
