@@ -514,7 +514,7 @@ def _die(msg: str, status: int = 69) -> NoReturn:
 def wrapper_main(argv: Sequence[str]) -> NoReturn:
     """Entry of the generated cc/c++ scripts: DIR cc|c++ ARGS..."""
     if len(argv) < 2:
-        _die("usage: python -m kcov_build.wrap DIR cc|c++ ARGS...", 64)
+        _die("usage: python -m kcov_build.wrap DIR cc|c++ ARGS...", os.EX_USAGE)
     state, which, args = Path(argv[0]), argv[1], list(argv[2:])
     try:
         s = Settings.from_json(json.loads((state / "settings.json").read_text()))
