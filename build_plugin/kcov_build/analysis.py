@@ -1188,7 +1188,7 @@ def main_check(argv: Sequence[str]) -> int:
 
 def _main_check(argv: Sequence[str]) -> int:
     ap = ArgumentParser(prog=f"{PROG} check",
-                 description="Report instrumented functions the coverage runtime calls while recording.")
+                        description="Report instrumented functions the coverage runtime calls while recording.")
     ap.add_argument("-p", metavar="COMPILE_COMMANDS", required=True, help="compile_commands.json (or its directory)")
     ap.add_argument("--runtime", action="append", default=[], metavar="LIB_OR_OBJ",
                     help="runtime to disassemble (.so, .a, .o, .ko); default: the installed libkcovrt.so")
