@@ -1,5 +1,5 @@
 # The two entry points of the README; each does the whole set-up first.
-.PHONY: setup demo demo-kernel test bench bench-kernel bench-pgo clean
+.PHONY: setup check demo demo-kernel test test-bench bench bench-kernel bench-pgo clean
 
 setup:
 	@bash scripts/setup.sh
@@ -12,8 +12,21 @@ demo: setup
 demo-kernel: setup
 	.venv/bin/python examples/kernel/demo_kernel.py
 
+# The fast tier: the linters, then every test that boots no VM and builds
+# no kernel.
+check: setup
+	bash scripts/check-format.sh
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel"
+
+# Everything is required here: after set-up a skip is a failure
+# (tests/conftest.py), as under CI.
 test: setup
-	.venv/bin/python -m pytest
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not bench"
+
+# Opt-in: the side-by-side kcov.ko vs in-tree kcov anchor in its quick mode
+# (tests/anchor; two kernels of its own).  Last results: docs/benchmarks.md.
+test-bench: setup
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m bench
 
 bench: setup
 	.venv/bin/python benchmarks/bench_callbacks.py

@@ -66,9 +66,9 @@ from typing import Iterator, NoReturn, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "anchor"
-sys.path.insert(0, str(REPO / "tests" / "vm"))
+sys.path.insert(0, str(REPO))  # tests.support.vm: the VM harness the tests use
 
-from harness import VENV_BIN, Vm, VmResult, dmesg_problems  # noqa: E402
+from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems  # noqa: E402
 
 from kcov_build._util import write_atomic  # noqa: E402
 
@@ -422,7 +422,7 @@ def check_prerequisites() -> None:
     for tool in (COMPILER, "make", "qemu-system-x86_64"):
         if shutil.which(tool) is None:
             raise AnchorError(f"{tool} is not installed", EX_UNAVAILABLE)
-    from harness import find_vng
+    from tests.support.vm import find_vng
 
     if find_vng() is None:
         raise AnchorError("vng (virtme-ng) is not installed in .venv", EX_UNAVAILABLE)

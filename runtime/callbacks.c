@@ -10,27 +10,27 @@
  * gets a weak, harmless default, so any object built with any coverage flags
  * links against this runtime (spec llvm-profile-sancov.md §3.1).
  *
- * Nothing here may be instrumented: see KCOV_NOINSTR and CMakeLists.txt.
+ * Nothing here may be instrumented: see kcov/noinstr.h and CMakeLists.txt.
  */
 #include <stdint.h>
 
 #include "engine.h"
 #include "kcov_td.h"
 
-#define KCOV_EXPORT KCOV_NOINSTR __attribute__((visibility("default")))
-#define KCOV_WEAK   KCOV_EXPORT __attribute__((weak))
+#define KCOV_WEAK   KCOV_PUBLIC __attribute__((weak))
 #define KCOV_RET_IP ((uint64_t)(uintptr_t)__builtin_return_address(0))
 
-#define KCOV_CMP(type, a, b) do {                                        \
-	struct kcov_desc *d_ = kcov_self_desc();                              \
-	if (kcov_unlikely(d_ != NULL))                                        \
-		kcov_trace_cmp(d_, (type), (a), (b), KCOV_RET_IP);             \
-} while (0)
+#define KCOV_CMP(type, a, b)                                               \
+	do {                                                               \
+		struct kcov_desc *d_ = kcov_self_desc();                   \
+		if (kcov_unlikely(d_ != NULL))                             \
+			kcov_trace_cmp(d_, (type), (a), (b), KCOV_RET_IP); \
+	} while (0)
 
-#define T_SIZE(n)  KCOV_CMP_SIZE_BITS(n)
-#define T_CONST    KCOV_CMP_CONST_BIT
+#define T_SIZE(n) KCOV_CMP_SIZE_BITS(n)
+#define T_CONST   KCOV_CMP_CONST_BIT
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_pc(void)
 {
 	struct kcov_desc *d = kcov_self_desc();
@@ -39,50 +39,50 @@ __sanitizer_cov_trace_pc(void)
 		kcov_trace_pc(d, KCOV_RET_IP);
 }
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_cmp1(uint8_t a, uint8_t b)
 {
 	KCOV_CMP(T_SIZE(0), a, b);
 }
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_cmp2(uint16_t a, uint16_t b)
 {
 	KCOV_CMP(T_SIZE(1), a, b);
 }
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_cmp4(uint32_t a, uint32_t b)
 {
 	KCOV_CMP(T_SIZE(2), a, b);
 }
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_cmp8(uint64_t a, uint64_t b)
 {
 	KCOV_CMP(T_SIZE(3), a, b);
 }
 
 /* The compilers pass the constant first (arg1), the other operand second. */
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_const_cmp1(uint8_t a, uint8_t b)
 {
 	KCOV_CMP(T_SIZE(0) | T_CONST, a, b);
 }
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_const_cmp2(uint16_t a, uint16_t b)
 {
 	KCOV_CMP(T_SIZE(1) | T_CONST, a, b);
 }
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_const_cmp4(uint32_t a, uint32_t b)
 {
 	KCOV_CMP(T_SIZE(2) | T_CONST, a, b);
 }
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_const_cmp8(uint64_t a, uint64_t b)
 {
 	KCOV_CMP(T_SIZE(3) | T_CONST, a, b);
@@ -99,24 +99,30 @@ __sanitizer_cov_trace_const_cmp8(uint64_t a, uint64_t b)
  * float and 8 for double, so every record keeps a valid type (<= 7) that
  * syzkaller-style consumers accept.
  */
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_cmpf(float a, float b)
 {
-	union { float f; uint32_t u; } x = { a }, y = { b };
+	union {
+		float f;
+		uint32_t u;
+	} x = { a }, y = { b };
 
 	KCOV_CMP(T_SIZE(2), x.u, y.u);
 }
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_cmpd(double a, double b)
 {
-	union { double f; uint64_t u; } x = { a }, y = { b };
+	union {
+		double f;
+		uint64_t u;
+	} x = { a }, y = { b };
 
 	KCOV_CMP(T_SIZE(3), x.u, y.u);
 }
 #endif /* !__KERNEL__ */
 
-KCOV_EXPORT void
+KCOV_PUBLIC void
 __sanitizer_cov_trace_switch(uint64_t val, uint64_t *cases)
 {
 	struct kcov_desc *d = kcov_self_desc();
@@ -143,6 +149,8 @@ __sanitizer_cov_trace_pc_guard_init(uint32_t *start, uint32_t *stop)
 		*p = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
 }
 
+/* One line per no-op reads as the list it is. */
+/* clang-format off */
 KCOV_WEAK void __sanitizer_cov_trace_pc_guard(uint32_t *guard) { (void)guard; }
 KCOV_WEAK void __sanitizer_cov_trace_pc_indir(uintptr_t callee) { (void)callee; }
 KCOV_WEAK void __sanitizer_cov_8bit_counters_init(char *s, char *e) { (void)s; (void)e; }
@@ -161,3 +169,4 @@ KCOV_MEM_CB(2)
 KCOV_MEM_CB(4)
 KCOV_MEM_CB(8)
 KCOV_MEM_CB(16)
+/* clang-format on */

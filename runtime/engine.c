@@ -1,31 +1,14 @@
 /*
- * engine.c - the kcov descriptor state machine and the four ABI front-ends.
+ * engine.c - the kcov descriptor state machine (include/kcovrt.h draws it).
  *
- * The ioctl entry point takes the descriptor lock and hands off to one
- * _locked worker per ABI.  Each worker checks state first, then arguments,
- * in the order and with the errno values of its reference kernel (see
- * ../shared/spec: bsd-kcov.md §1.6, §2.2, §3.2 and linux-kcov.md §2.3).
- * Freestanding: no libc, no allocation; the platform does the OS work.
+ * The ioctl entry point takes the descriptor lock and hands off to the
+ * _locked worker of the ABI that owns the command (abi_*.c); the workers
+ * move the descriptor only through the transitions here.  Close, thread
+ * exit and introspection need no ABI.  Freestanding: no libc, no
+ * allocation; the platform does the OS work (platform.h).
  */
-#include "engine.h"
+#include "abi.h"
 #include "platform.h"
-
-/* errno values, so the engine needs no libc header (Linux/x86 numbering). */
-#define K_EPERM   1
-#define K_ENXIO   6
-#define K_EBADF   9
-#define K_ENOMEM  12
-#define K_EACCES  13
-#define K_EFAULT  14
-#define K_EBUSY   16
-#define K_EEXIST  17
-#define K_EINVAL  22
-#define K_ENOTTY  25
-#define K_ENOENT  2
-#define K_ENOBUFS 105
-#define K_EOPNOTSUPP 95
-
-uint64_t kcov_max_entries = KCOV_FREEBSD_MAXENTRIES;
 
 KCOV_NOINSTR void
 kcov_desc_init(struct kcov_desc *d)
@@ -51,13 +34,13 @@ kcov_set_active(struct kcov_desc *d, uint32_t active)
 		return;
 	}
 	__atomic_store_n(&d->active, active, __ATOMIC_RELEASE);
-	__atomic_store_n(&d->lim_pc,
-	    active == KCOV_ACTIVE_PC ? d->cap_pc : 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&d->lim_pc, active == KCOV_ACTIVE_PC ? d->cap_pc : 0,
+	    __ATOMIC_RELEASE);
 	__atomic_store_n(&d->lim_cmp,
 	    active == KCOV_ACTIVE_CMP ? d->cap_cmp : 0, __ATOMIC_RELEASE);
 }
 
-static KCOV_NOINSTR void
+KCOV_NOINSTR void
 kcov_start_locked(struct kcov_desc *d, struct kcov_thread *td, uint32_t tmode)
 {
 	kcov_plat_owner_set(&d->owner, td);
@@ -72,7 +55,7 @@ kcov_start_locked(struct kcov_desc *d, struct kcov_thread *td, uint32_t tmode)
 }
 
 /* RUNNING -> READY.  `td` is the owner's state when the caller has it. */
-static KCOV_NOINSTR void
+KCOV_NOINSTR void
 kcov_stop_locked(struct kcov_desc *d, struct kcov_thread *td)
 {
 	kcov_set_active(d, KCOV_ACTIVE_OFF);
@@ -108,7 +91,7 @@ kcov_reap_locked(struct kcov_desc *d)
 	}
 }
 
-static KCOV_NOINSTR int
+KCOV_NOINSTR int
 kcov_alloc_locked(struct kcov_desc *d, uint64_t n, uint32_t abi, void *pctx)
 {
 	uint64_t page = kcov_plat_pagesize();
@@ -128,201 +111,11 @@ kcov_alloc_locked(struct kcov_desc *d, uint64_t n, uint32_t abi, void *pctx)
 	return 0;
 }
 
-static KCOV_NOINSTR int
+KCOV_NOINSTR int
 kcov_is_owner(const struct kcov_desc *d, const struct kcov_thread *td)
 {
 	return d->state == KCOV_STATE_RUNNING && td->desc == d &&
 	    kcov_plat_owner_is_current(&d->owner, td);
-}
-
-/* --- FreeBSD (bsd-kcov.md §1.6) ------------------------------------------ */
-
-static KCOV_NOINSTR int
-kcov_freebsd_locked(struct kcov_desc *d, struct kcov_thread *td,
-    unsigned long cmd, uintptr_t arg, void *pctx)
-{
-	uint32_t n;
-	int mode;
-
-	switch (cmd) {
-	case KCOV_FREEBSD_KIOSETBUFSIZE:
-		/* sys_ioctl passes the int by value; the driver reads a u_int. */
-		n = (uint32_t)arg;
-		if (d->state != KCOV_STATE_OPEN)
-			return K_EBUSY;
-		if (n < 2 || n > kcov_max_entries)
-			return K_EINVAL;
-		return kcov_alloc_locked(d, n, KCOV_ABI_FREEBSD, pctx);
-	case KCOV_FREEBSD_KIOENABLE:
-		mode = (int)arg;
-		if (d->state != KCOV_STATE_READY)
-			return K_EBUSY;
-		if (td->desc != NULL)
-			return K_EINVAL;
-		if (mode != KCOV_FREEBSD_MODE_TRACE_PC &&
-		    mode != KCOV_FREEBSD_MODE_TRACE_CMP)
-			return K_EINVAL;
-		kcov_start_locked(d, td, mode == KCOV_FREEBSD_MODE_TRACE_PC ?
-		    KCOV_TMODE_PC : KCOV_TMODE_CMP);
-		return 0;
-	case KCOV_FREEBSD_KIODISABLE:
-		if (!kcov_is_owner(d, td))
-			return K_EINVAL;
-		kcov_stop_locked(d, td);
-		return 0;
-	}
-	return K_EINVAL;
-}
-
-/* --- Linux (linux-kcov.md §2.3) ------------------------------------------ */
-
-static KCOV_NOINSTR int
-kcov_linux_locked(struct kcov_desc *d, struct kcov_thread *td,
-    unsigned long cmd, uintptr_t arg, void *pctx)
-{
-	uint32_t hdr[3];
-
-	switch (cmd) {
-	case KCOV_LINUX_INIT_TRACE:
-		/*
-		 * Linux allocates before it looks at the state, so ENOMEM can
-		 * win over EBUSY there; here EBUSY is checked first, which
-		 * differs only when both apply.
-		 */
-		if (arg < 2 || arg > 0x7fffffffUL / 8)
-			return K_EINVAL;
-		if (d->state != KCOV_STATE_OPEN)
-			return K_EBUSY;
-		return kcov_alloc_locked(d, arg, KCOV_ABI_LINUX, pctx);
-	case KCOV_LINUX_ENABLE:
-		if (d->state != KCOV_STATE_READY)
-			return K_EINVAL;
-		if (d->owner.tid != 0 || td->desc != NULL)
-			return K_EBUSY;
-		if (arg != KCOV_LINUX_TRACE_PC && arg != KCOV_LINUX_TRACE_CMP)
-			return K_EINVAL;
-		kcov_start_locked(d, td, arg == KCOV_LINUX_TRACE_PC ?
-		    KCOV_TMODE_PC : KCOV_TMODE_CMP);
-		return 0;
-	case KCOV_LINUX_DISABLE:
-		if (arg != 0 || td->desc != d || !kcov_is_owner(d, td))
-			return K_EINVAL;
-		kcov_stop_locked(d, td);
-		return 0;
-	case KCOV_LINUX_REMOTE_ENABLE:
-		/*
-		 * Argument checks as Linux does them; a hosted process has no
-		 * kernel threads or softirqs to collect from, so a well-formed
-		 * request is refused as unsupported.
-		 */
-		if (kcov_plat_copyin(hdr, arg, sizeof(hdr)) != 0)
-			return K_EFAULT;
-		if (hdr[2] > 0x100)
-			return K_EINVAL;
-		if (d->state != KCOV_STATE_READY)
-			return K_EINVAL;
-		if (d->owner.tid != 0 || td->desc != NULL)
-			return K_EBUSY;
-		if (hdr[0] != KCOV_LINUX_TRACE_PC && hdr[0] != KCOV_LINUX_TRACE_CMP)
-			return K_EINVAL;
-		return KCOV_LINUX_ENOTSUPP;
-	}
-	return K_ENOTTY;
-}
-
-/* --- NetBSD (bsd-kcov.md §2.2) ------------------------------------------- */
-
-static KCOV_NOINSTR int
-kcov_netbsd_locked(struct kcov_desc *d, struct kcov_thread *td,
-    unsigned long cmd, const uint64_t *argv, void *pctx)
-{
-	int mode;
-
-	switch (cmd) {
-	case KCOV_NETBSD_IOC_SETBUFSIZE:
-		if (d->state == KCOV_STATE_RUNNING)
-			return K_EBUSY;
-		if (argv[0] < 2 || argv[0] > KCOV_NETBSD_MAX_ENTRIES)
-			return K_EINVAL;
-		if (d->state != KCOV_STATE_OPEN)
-			return K_EEXIST;
-		return kcov_alloc_locked(d, argv[0], KCOV_ABI_NETBSD, pctx);
-	case KCOV_NETBSD_IOC_ENABLE:
-		mode = (int)(uint32_t)argv[0];
-		if (mode != KCOV_BSD_MODE_NONE && mode != KCOV_BSD_MODE_TRACE_PC &&
-		    mode != KCOV_BSD_MODE_TRACE_CMP)
-			return K_EINVAL;
-		if (d->state == KCOV_STATE_RUNNING)
-			return K_EBUSY;
-		if (td->desc != NULL)
-			return K_EBUSY;
-		if (d->state != KCOV_STATE_READY)
-			return K_ENOBUFS;
-		kcov_start_locked(d, td, mode == KCOV_BSD_MODE_TRACE_PC ?
-		    KCOV_TMODE_PC : mode == KCOV_BSD_MODE_TRACE_CMP ?
-		    KCOV_TMODE_CMP : KCOV_TMODE_NONE);
-		return 0;
-	case KCOV_NETBSD_IOC_DISABLE:
-		if (!kcov_is_owner(d, td))
-			return K_ENOENT;
-		kcov_stop_locked(d, td);
-		return 0;
-	case KCOV_NETBSD_IOC_REMOTE_ATTACH:
-		/* No remote sources are ever registered in a hosted process. */
-		if (d->state == KCOV_STATE_RUNNING)
-			return K_EEXIST;
-		return K_ENOENT;
-	case KCOV_NETBSD_IOC_REMOTE_DETACH:
-		if (d->state == KCOV_STATE_RUNNING)
-			return K_EEXIST;
-		return K_ENOENT;
-	}
-	return K_EINVAL;
-}
-
-/* --- OpenBSD (bsd-kcov.md §3.2) ------------------------------------------ */
-
-static KCOV_NOINSTR int
-kcov_openbsd_locked(struct kcov_desc *d, struct kcov_thread *td,
-    unsigned long cmd, const uint64_t *argv, void *pctx)
-{
-	int mode;
-
-	switch (cmd) {
-	case KCOV_OPENBSD_KIOSETBUFSIZE:
-		if (d->state != KCOV_STATE_OPEN)
-			return K_EBUSY;
-		if (argv[0] == 0 || argv[0] > KCOV_OPENBSD_BUF_MAX_NMEMB)
-			return K_EINVAL;
-		return kcov_alloc_locked(d, argv[0], KCOV_ABI_OPENBSD, pctx);
-	case KCOV_OPENBSD_KIOENABLE:
-		mode = (int)(uint32_t)argv[0];
-		if (td->desc != NULL)
-			return K_EBUSY;
-		if (d->state != KCOV_STATE_READY)
-			return K_ENXIO;
-		if (mode != KCOV_BSD_MODE_TRACE_PC && mode != KCOV_BSD_MODE_TRACE_CMP)
-			return K_EINVAL;
-		kcov_start_locked(d, td, mode == KCOV_BSD_MODE_TRACE_PC ?
-		    KCOV_TMODE_PC : KCOV_TMODE_CMP);
-		return 0;
-	case KCOV_OPENBSD_KIODISABLE:
-		if (td->desc != d)
-			return K_EPERM;
-		if (d->state != KCOV_STATE_RUNNING)
-			return K_ENXIO;
-		kcov_stop_locked(d, td);
-		return 0;
-	case KCOV_OPENBSD_KIOREMOTEATTACH:
-		/* struct kio_remote_attach { int subsystem; int id; } */
-		if (d->state != KCOV_STATE_READY)
-			return K_ENXIO;
-		if ((uint32_t)argv[0] != 0)
-			return K_EINVAL;
-		/* COMMON collects from kernel tasks, which a process has none of. */
-		return K_EOPNOTSUPP;
-	}
-	return K_ENOTTY;
 }
 
 /* --- Dispatch ------------------------------------------------------------ */
@@ -352,7 +145,7 @@ kcov_cmd_abi(unsigned long cmd, uint32_t dabi, int personality)
 		if (dabi == KCOV_ABI_NETBSD || dabi == KCOV_ABI_OPENBSD)
 			return dabi;
 		return personality == KCOV_ABI_OPENBSD ? KCOV_ABI_OPENBSD :
-		    KCOV_ABI_NETBSD;
+		                                         KCOV_ABI_NETBSD;
 	}
 	return KCOV_ABI_NONE;
 }
@@ -429,53 +222,35 @@ kcov_mmap_check(struct kcov_desc *d, int personality, uint64_t len,
     int prot_read, int prot_write, int prot_exec, int shared, int64_t off,
     uint64_t pagesize, uint64_t *boff)
 {
-	uint64_t rlen = (len + pagesize - 1) & ~(pagesize - 1);
+	struct kcov_mmap_req r = {
+		.len = len,
+		.rlen = (len + pagesize - 1) & ~(pagesize - 1),
+		.pagesize = pagesize,
+		.off = off,
+		.prot_read = prot_read,
+		.prot_write = prot_write,
+		.prot_exec = prot_exec,
+		.shared = shared,
+	};
 	uint32_t abi = __atomic_load_n(&d->abi, __ATOMIC_ACQUIRE);
-	int sized = abi != KCOV_ABI_NONE;
 
-	if (!sized)
+	r.sized = abi != KCOV_ABI_NONE;
+	if (!r.sized)
 		abi = (uint32_t)personality;
 
 	*boff = 0;
 	if (len == 0)
 		return K_EINVAL;
+	/* The rules of the ABI that sized `d`, else of the device. */
 	switch (abi) {
 	case KCOV_ABI_NETBSD:
-		/* NetBSD's kcov_fops_mmap (bsd-kcov.md §2.2). */
-		if (prot_exec)
-			return K_EACCES;
-		if (off < 0)
-			return K_EINVAL;
-		if (len > KCOV_NETBSD_MAX_ENTRIES * 8 ||
-		    (uint64_t)off > KCOV_NETBSD_MAX_ENTRIES * 8)
-			return K_EINVAL;
-		if (len + (uint64_t)off > d->bufsize)
-			return K_ENOMEM;
-		*boff = (uint64_t)off;
-		return 0;
+		return kcov_netbsd_mmap(d, &r, boff);
 	case KCOV_ABI_OPENBSD:
-		/* d_mmap is asked per page: each must lie below nmemb words. */
-		if (!sized || off < 0 ||
-		    (uint64_t)off + rlen - pagesize >= (d->entries - 1) * 8)
-			return K_EINVAL;
-		*boff = (uint64_t)off;
-		return 0;
+		return kcov_openbsd_mmap(d, &r, boff);
 	case KCOV_ABI_LINUX:
-		/* kcov_mmap: an area, offset 0 and the exact (page) length. */
-		if (!sized || off != 0 || rlen != d->entries * 8)
-			return K_EINVAL;
-		return 0;
+		return kcov_linux_mmap(d, &r, boff);
 	default:
-		/*
-		 * FreeBSD: vm_mmap_cdev wants MAP_SHARED, kcov_mmap_single
-		 * exactly READ|WRITE, a buffer, and the page-rounded length
-		 * equal to entries * 8.  The offset is ignored.
-		 */
-		if (!shared || !prot_read || !prot_write || prot_exec || !sized)
-			return K_EINVAL;
-		if (rlen / 8 != d->entries)
-			return K_EINVAL;
-		return 0;
+		return kcov_freebsd_mmap(d, &r, boff);
 	}
 }
 
@@ -543,7 +318,8 @@ kcov_desc_info(struct kcov_desc *d, struct kcov_desc_info *out)
 	out->capacity = d->mode == KCOV_TMODE_CMP ? d->cap_cmp : d->cap_pc;
 	out->dropped = __atomic_load_n(&d->dropped, __ATOMIC_RELAXED);
 	out->count = d->kbuf != NULL ?
-	    __atomic_load_n(&d->kbuf[0], __ATOMIC_RELAXED) : 0;
+	    __atomic_load_n(&d->kbuf[0], __ATOMIC_RELAXED) :
+	    0;
 	out->owner_tid = d->owner.tid;
 	kcov_plat_unlock(d);
 }
@@ -604,7 +380,7 @@ kcov_trace_switch(struct kcov_desc *d, uint64_t val, const uint64_t *cases,
 	if (d->abi == KCOV_ABI_FREEBSD) {
 		for (i = 0; i < n; i++)
 			if (!kcov_trace_cmp(d, type, val | KCOV_CMP_CONST_BIT,
-			    cases[i + 2] & mask, pc))
+			        cases[i + 2] & mask, pc))
 				break;
 	} else {
 		for (i = 0; i < n; i++)

@@ -6,28 +6,11 @@
  * freestanding headers; everything that touches the OS goes through the small
  * interface in platform.h.
  *
- * The lifetime of a descriptor, after FreeBSD's kern_kcov.c:
- *
- *            KIOSETBUFSIZE          KIOENABLE
- *   OPEN ------------------> READY ----------> RUNNING
- *    |                        ^  ^               |  |
- *    |                        |  +---------------+  |
- *    |                        |  KIODISABLE or      |
- *    |                        |  owner thread exit  |
- *    | last close             | last close          | last close
- *    v                        v                     v
- *  (freed) <-------------- DYING <------------------+
- *                 freed at once, or at the owner thread's exit
- *
- * OPEN:    the file is open and has no buffer.
- * READY:   the buffer exists and may be mapped and enabled by any thread.
- * RUNNING: exactly one thread (the owner) records into the buffer.  The
- *          buffer is never cleared by the engine; user space resets word 0.
- * DYING:   the file was closed.  If a thread still owns the descriptor the
- *          free waits for that thread to exit; until then the thread may not
- *          enable another descriptor.  FreeBSD and OpenBSD stop recording at
- *          the close; Linux and NetBSD keep recording until the owner exits,
- *          so the "orphaned" flag keeps `active` set for them.
+ * The lifetime of a descriptor (OPEN -> READY -> RUNNING -> DYING) is drawn
+ * and described once, at the top of the public header include/kcovrt.h;
+ * what follows is how the engine implements it.  A descriptor closed while
+ * RUNNING on Linux or NetBSD keeps recording until its owner exits: the
+ * "orphaned" flag keeps `active` set for it.
  *
  * Memory ordering.  Only the owner thread records, so the hot path needs no
  * atomics beyond single-copy loads and stores.  Entering RUNNING stores the
@@ -54,23 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kcov/noinstr.h"
 #include "kcov_abi.h"
-
-#if defined(__clang__)
-#define KCOV_NOINSTR_CC __attribute__((no_sanitize("coverage")))
-#elif defined(__GNUC__) && __GNUC__ >= 12
-#define KCOV_NOINSTR_CC __attribute__((no_sanitize_coverage))
-#else
-#define KCOV_NOINSTR_CC
-#endif
-/*
- * Every function of the runtime that can run while recording carries this.
- * The build also strips coverage flags from the whole runtime; the attribute
- * is the second line of defence when a user's CFLAGS leak in.
- */
-#define KCOV_NOINSTR                                                     \
-	KCOV_NOINSTR_CC __attribute__((no_instrument_function))              \
-	__attribute__((no_sanitize("address", "thread", "undefined")))
 
 #define kcov_likely(x)   __builtin_expect(!!(x), 1)
 #define kcov_unlikely(x) __builtin_expect(!!(x), 0)
@@ -85,7 +53,8 @@ enum kcov_state {
 
 /* Engine trace modes: the value of `active` while recording. */
 enum kcov_tmode {
-	KCOV_TMODE_NONE = 0, /* NetBSD's KCOV_MODE_NONE: enabled, records nothing */
+	/* NetBSD's KCOV_MODE_NONE: enabled, records nothing */
+	KCOV_TMODE_NONE = 0,
 	KCOV_TMODE_PC = 1,
 	KCOV_TMODE_CMP = 2,
 };
@@ -103,25 +72,25 @@ enum kcov_abi {
 
 /* Identity of the owner thread, filled in by the platform. */
 struct kcov_owner {
-	int64_t pid;             /* process of the owner (hosted) */
-	int64_t tid;             /* kernel thread id of the owner */
-	uint64_t start;          /* start time, to tell a reused tid apart */
-	struct kcov_thread *td;  /* valid only inside the owner's process */
+	int64_t pid;            /* process of the owner (hosted) */
+	int64_t tid;            /* kernel thread id of the owner */
+	uint64_t start;         /* start time, to tell a reused tid apart */
+	struct kcov_thread *td; /* valid only inside the owner's process */
 };
 
 struct kcov_desc {
-	uint32_t lock;           /* spin lock, see kcov_lock() */
-	uint32_t state;          /* (s) enum kcov_state */
-	uint32_t active;         /* (s) enum kcov_tmode + 1 while recording, else 0 */
-	uint32_t abi;            /* (l) enum kcov_abi, fixed by the sizing ioctl */
-	uint32_t mode;           /* (l) enum kcov_tmode of the last enable */
-	uint32_t flags;          /* (l) KCOV_FLAG_* */
-	uint64_t entries;        /* (o) size as requested, in 8-byte entries */
-	uint64_t bufsize;        /* (o) bytes, rounded up to a page */
-	uint64_t cap_pc;         /* (o) PC records that fit: entries - 1 */
-	uint64_t cap_cmp;        /* (o) CMP records that fit: (entries - 1) / 4 */
-	uint64_t *kbuf;          /* (o) the engine's own mapping of the buffer */
-	uint64_t dropped;        /* (h) records dropped since the last reset */
+	uint32_t lock;    /* spin lock, see kcov_lock() */
+	uint32_t state;   /* (s) enum kcov_state */
+	uint32_t active;  /* (s) enum kcov_tmode + 1 while recording, else 0 */
+	uint32_t abi;     /* (l) enum kcov_abi, fixed by the sizing ioctl */
+	uint32_t mode;    /* (l) enum kcov_tmode of the last enable */
+	uint32_t flags;   /* (l) KCOV_FLAG_* */
+	uint64_t entries; /* (o) size as requested, in 8-byte entries */
+	uint64_t bufsize; /* (o) bytes, rounded up to a page */
+	uint64_t cap_pc;  /* (o) PC records that fit: entries - 1 */
+	uint64_t cap_cmp; /* (o) CMP records that fit: (entries - 1) / 4 */
+	uint64_t *kbuf;   /* (o) the engine's own mapping of the buffer */
+	uint64_t dropped; /* (h) records dropped since the last reset */
 	struct kcov_owner owner; /* (s) the thread the descriptor runs on */
 	uint64_t generation;     /* (s) bumped on every enable */
 	/*
@@ -182,7 +151,7 @@ struct kcov_desc *kcov_thread_exit(struct kcov_thread *td);
 struct kcov_desc_info {
 	uint32_t state, abi, mode, active, flags;
 	uint64_t entries, bufsize, dropped, count;
-	uint64_t capacity;       /* records that fit in the last enabled mode */
+	uint64_t capacity; /* records that fit in the last enabled mode */
 	int64_t owner_tid;
 };
 void kcov_desc_info(struct kcov_desc *d, struct kcov_desc_info *out);
@@ -216,13 +185,14 @@ kcov_trace_pc(struct kcov_desc *d, uint64_t pc)
 
 /* Record one comparison.  Returns 0 when the record was dropped (full). */
 static inline KCOV_NOINSTR int
-kcov_trace_cmp(struct kcov_desc *d, uint64_t type, uint64_t arg1,
-    uint64_t arg2, uint64_t pc)
+kcov_trace_cmp(struct kcov_desc *d, uint64_t type, uint64_t arg1, uint64_t arg2,
+    uint64_t pc)
 {
 	uint64_t *buf = d->kbuf, *rec, n;
 
 	n = __atomic_load_n(&buf[0], __ATOMIC_RELAXED);
-	if (kcov_unlikely(n >= __atomic_load_n(&d->lim_cmp, __ATOMIC_ACQUIRE))) {
+	if (kcov_unlikely(
+	        n >= __atomic_load_n(&d->lim_cmp, __ATOMIC_ACQUIRE))) {
 		if (__atomic_load_n(&d->active, __ATOMIC_ACQUIRE) ==
 		    KCOV_ACTIVE_CMP)
 			d->dropped++;

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   # llvm-profdata/llvm-cov, and compiler-rt's profile runtime as the reference
   clang-16 llvm-16 libclang-rt-14-dev libclang-rt-16-dev libclang-rt-19-dev
   clang-tools-19  # sancov-19, which reads our .sancov files
+  clang-format-19  # make check: runtime/ against .clang-format
   python3 python3-venv python3-dev
   binutils valgrind
   # kcov-build's tests: upstream builds (cmake/ninja come from the venv)
@@ -31,9 +32,12 @@ log() { printf '[setup] %s\n' "$*"; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
+# One dpkg-query for all: the packages installed, then what is not among them.
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null \
+  | awk '$NF == "installed" && $(NF-1) == "ok" {print $1}' || true)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+  if ! grep -qxF "$p" <<<"$installed"; then
     missing+=("$p")
   fi
 done
@@ -63,6 +67,7 @@ REQS=(
   "hypothesis==6.*"
   # kcov.report's format tests: Cobertura XML checked against its DTD
   "lxml==5.*"
+  "Jinja2>=3.0,<4"  # kcov.report's HTML writer (a runtime dependency, see pyproject.toml)
 )
 stamp=.venv/.kcov-reqs
 want="${REQS[*]}"
@@ -74,6 +79,17 @@ else
   log "Python requirements present"
 fi
 
-log "building and installing kcov into .venv"
-.venv/bin/python -m pip install -q --no-build-isolation --no-deps --force-reinstall .
+# Reinstall only when a source of the package changed since the last install:
+# a reinstall replaces libkcovrt.so under any test run that has it loaded.
+installed_stamp=.venv/.kcov-installed
+SOURCES=(pybind build_plugin runtime cmake CMakeLists.txt pyproject.toml)
+if [ -f "$installed_stamp" ] && [ -z "$(find "${SOURCES[@]}" -newer "$installed_stamp" \
+      -not -path '*/__pycache__*' -not -name '*.pyc' -print -quit)" ]; then
+  log "kcov is installed and no source changed since"
+else
+  log "building and installing kcov into .venv"
+  touch "$installed_stamp.new"
+  .venv/bin/python -m pip install -q --no-build-isolation --no-deps --force-reinstall .
+  mv "$installed_stamp.new" "$installed_stamp"
+fi
 log "done: $(.venv/bin/python -c 'import kcov; print("kcov", kcov.__version__, "runtime in", kcov.get_lib_dir())')"

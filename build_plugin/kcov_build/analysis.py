@@ -75,7 +75,7 @@ INVENTORY_VERSION = 1
 EX_FOUND = 1  # kcov-build check: functions that would recurse
 
 # The project's own annotation, recognised by name whatever it expands to
-# (kcovrt.h defines it per compiler; it may be empty for a compiler without
+# (kcov/noinstr.h, included by kcovrt.h, defines it per compiler; it may be empty for a compiler without
 # the attribute, and the generated ignorelist then does the work).
 DEFAULT_ANNOTATIONS: tuple[str, ...] = ("KCOV_NO_COVERAGE",)
 # annotate("...") strings that mean "no coverage" without any configuration.

@@ -3,7 +3,7 @@
     kcov-build [OPTIONS] [--] CC [ARGS...]          one compiler call
     kcov-build [OPTIONS] -- BUILD COMMAND...        make, cmake, ninja, kbuild...
     kcov-build [OPTIONS] --cflags | --ldflags | --includes | --libdir | --cmakedir
-    kcov-build config | kernel | inventory | check | pgo ...   (see kcov-build NAME --help)
+    kcov-build config | kernel | inventory | check | pgo | stock-kernel ...   (see kcov-build NAME --help)
 
 A call that compiles gets -fsanitize-coverage=... (with --sbcc, clang's
 source-based coverage instead: -fprofile-instr-generate -fcoverage-mapping;
@@ -60,7 +60,7 @@ _OWN_VALUE_OPTS = frozenset(
 def _parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
-        usage=f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | {PROG} config|kernel|inventory|check|pgo ...",
+        usage=f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | {PROG} config|kernel|inventory|check|pgo|stock-kernel ...",
         description=(
             "Run a compiler, or a whole build (make, cmake, ninja, kbuild), with kcov coverage "
             "instrumentation and the kcov runtime."
@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
             "run with cc/c++ wrappers in CC, CXX, make's CC=/CXX= and CMake's CMAKE_<LANG>_COMPILER. "
             "Subcommands: config (kernel configuration), kernel (whole Linux kernel), "
             "inventory (function inventory), check (functions the runtime would recurse into), "
-            "pgo merge (raw profiles to a .profdata for --pgo-use)."
+            "pgo merge (raw profiles to a .profdata for --pgo-use), "
+            "stock-kernel (the installed distribution kernel and its headers)."
         ),
     )
     p.add_argument("--mode", choices=sorted(MODES), default=None,
@@ -263,6 +264,7 @@ SUBCOMMANDS = {
     "inventory": ("analysis", "main_inventory"),
     "check": ("analysis", "main_check"),
     "pgo": ("pgo", "main"),
+    "stock-kernel": ("distro", "main"),
 }
 
 

@@ -28,7 +28,7 @@ RUNTIMES = ("shared", "static", "none")
 # profile layout our runtime writes per clang version (runtime/profile).
 SBCC_FLAGS = ("-fprofile-instr-generate", "-fcoverage-mapping")
 
-# The project's own no-coverage annotation (defined in kcovrt.h) is always
+# The project's own no-coverage annotation (kcov/noinstr.h, through kcovrt.h) is always
 # looked for when source analysis runs.
 DEFAULT_ANNOTATIONS = ("KCOV_NO_COVERAGE",)
 
@@ -183,7 +183,10 @@ _PROFILE_KEYS = {
 
 def load_profile(path: str) -> dict[str, Any]:
     """Read a kcov-build profile: a TOML file with a [kcov-build] table."""
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: the backport (a dependency there)
+        import tomli as tomllib  # type: ignore[no-redef]
 
     try:
         with open(path, "rb") as f:

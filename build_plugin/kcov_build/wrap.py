@@ -320,7 +320,7 @@ def _gcc_honours(reason: str | None, s: Settings) -> bool:
     """Whether gcc itself keeps coverage out of a function marked so."""
     if s.family != "gcc" or s.version < (12,):
         return False  # no_sanitize_coverage came with GCC 12
-    # kcovrt.h spells KCOV_NO_COVERAGE as no_sanitize_coverage for gcc >= 12.
+    # kcov/noinstr.h (included by kcovrt.h) spells KCOV_NO_COVERAGE as no_sanitize_coverage for gcc >= 12.
     return reason in ("no_sanitize_coverage", "KCOV_NO_COVERAGE")
 
 

@@ -3,7 +3,8 @@
 1. Builds kcov.ko (runtime/linux) for the installed Debian kernel, and
    fs/minix from Debian's linux-source-6.1 as minix.ko, instrumented with
    trace-pc,trace-cmp by kcov-build (kmodules.py), into build/demo-kernel/.
-2. Boots /boot/vmlinuz-6.1.0-56-amd64, the stock kernel, which has no
+2. Boots the stock kernel (the newest installed /boot/vmlinuz-6.1.*-amd64
+   with its headers, found by kcov_build.distro), which has no
    CONFIG_KCOV, under qemu with virtme-ng (TCG: no KVM needed), loads both
    modules there and runs minixcov.py: mkfs.minix, a loop mount, and one
    kcov trace per file operation through /sys/kernel/debug/kcov.
@@ -54,7 +55,7 @@ def boot_and_trace(kcov_ko: Path, minix_ko: Path) -> dict[str, object]:
               f"--ko {shlex.quote(str(minix_ko))} --json {shlex.quote(str(result))} "
               f"2> {shlex.quote(str(shared / 'stderr'))}")
     vng = str(K.venv_bin() / "vng")
-    cmd = [vng, "--run", str(K.KERNEL), "--disable-kvm", "--memory", "1G",
+    cmd = [vng, "--run", str(K.stock().image), "--disable-kvm", "--memory", "1G",
            f"--rwdir={shared}", "--cwd", str(K.REPO), "--append", "nokaslr",
            "--exec", script]
     env = dict(os.environ, PATH=os.pathsep.join([str(K.venv_bin()), os.environ.get("PATH", "")]),
@@ -110,7 +111,7 @@ def main() -> int:
         print("demo-kernel: missing " + "; ".join(missing) + " (run `make setup`)", file=sys.stderr)
         return 69
     try:
-        step("building kcov.ko (runtime/linux) for 6.1.0-56-amd64 ...")
+        step(f"building kcov.ko (runtime/linux) for {K.stock().release} ...")
         kcov_mod = K.build_kcov(OUT / "kcov")
         step("extracting fs/minix from linux-source-6.1 and building minix.ko with kcov-build ...")
         minix = K.build_minix(OUT / "minix", kcov_mod.symvers)
@@ -120,7 +121,7 @@ def main() -> int:
     funcs, sites = coverage_sites(minix.ko)
     step(f"  minix.ko: {funcs} functions, {sites} trace-pc call sites "
          f"({time.monotonic() - t0:.0f} s so far)")
-    step(f"booting {K.KERNEL} under qemu (TCG) and tracing fs/minix ...")
+    step(f"booting {K.stock().image} under qemu (TCG) and tracing fs/minix ...")
     t1 = time.monotonic()
     data = boot_and_trace(kcov_mod.ko, minix.ko)
     step(f"  VM done in {time.monotonic() - t1:.0f} s\n")

@@ -26,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from kcov_build.distro import NoStockKernel, StockKernel, stock_kernel
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache"
 TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 TOP = "linux-source-6.1"
-KDIR = Path("/usr/src/linux-headers-6.1.0-56-amd64")
-KERNEL = Path("/boot/vmlinuz-6.1.0-56-amd64")
+# The stock kernel is derived from what is installed (kcov_build.distro):
+# the newest /boot/vmlinuz-6.1.*-amd64 whose headers are present.  Its
+# series must be the tarball's, since minix.ko is built from that source.
+SERIES = "6.1"
 MODULE_SRC = REPO / "runtime" / "linux"
 # Everything the tests and the demo read from the tarball, extracted in one
 # pass (xz cannot seek: each extraction decompresses the whole archive).
@@ -107,9 +111,10 @@ def linux_source(cache: Path = CACHE) -> Path:
     return dest / TOP
 
 
-def build_kcov(out: Path, kdir: Path = KDIR) -> Built:
+def build_kcov(out: Path, kdir: Path | None = None) -> Built:
     """kcov.ko, by runtime/linux/Makefile, into `out`."""
     out.mkdir(parents=True, exist_ok=True)
+    kdir = kdir or stock().headers
     secs = run(["make", "-C", str(MODULE_SRC), f"OUT={out}", f"KDIR={kdir}"])
     return Built(out, secs)
 
@@ -128,29 +133,34 @@ def stage_minix(out: Path, src: Path) -> None:
         kbuild.write_text(MINIX_KBUILD)
 
 
-def build_minix(out: Path, kcov_symvers: Path, kdir: Path = KDIR,
+def build_minix(out: Path, kcov_symvers: Path, kdir: Path | None = None,
                 src: Path | None = None) -> Built:
     """minix.ko from linux-source-6.1's fs/minix, instrumented with
     trace-pc,trace-cmp by kcov-build, its callbacks resolved against
     kcov.ko's Module.symvers."""
     stage_minix(out, src if src is not None else linux_source())
     secs = run([*kcov_build_cmd(), "--mode", "pc,cmp", "--runtime", "none", "--",
-                "make", "-C", str(kdir), f"M={out}",
+                "make", "-C", str(kdir or stock().headers), f"M={out}",
                 f"KBUILD_EXTRA_SYMBOLS={kcov_symvers}", "modules"])
     return Built(out, secs)
+
+
+def stock() -> StockKernel:
+    """The stock kernel to build for and boot (NoStockKernel if none)."""
+    return stock_kernel(SERIES)
 
 
 def missing_prerequisites() -> list[str]:
     """What this machine lacks to build and boot (empty when all is there)."""
     missing = []
-    if not (KDIR / "Makefile").is_file():
-        missing.append(f"{KDIR} (apt install linux-headers-6.1.0-56-amd64)")
+    try:
+        stock()
+    except NoStockKernel as e:
+        missing.append(str(e))
     if shutil.which("gcc-12") is None:
         missing.append("gcc-12 (the kernel's compiler)")
     if not TARBALL.is_file():
         missing.append(f"{TARBALL} (apt install linux-source-6.1)")
-    if not KERNEL.is_file():
-        missing.append(f"{KERNEL} (apt install linux-image-amd64)")
     if shutil.which("qemu-system-x86_64") is None:
         missing.append("qemu-system-x86_64 (apt install qemu-system-x86)")
     if shutil.which("vng", path=os.pathsep.join([str(venv_bin()), os.environ.get("PATH", "")])) is None:

@@ -13,6 +13,7 @@ The "hosted" provider is the in-process runtime (libkcovrt); "linux" and
 """
 from __future__ import annotations
 
+from importlib import metadata as _metadata
 from pathlib import Path
 
 from ._api import (CMP_DTYPE, DEFAULT_ENTRIES, Comparisons, Coverage, Kcov,
@@ -23,7 +24,10 @@ from .errors import (ENOTSUPP, KcovBusyError, KcovError, KcovInvalidError,
 from .provider import (FreeBSDDeviceProvider, HostedProvider,
                        LinuxDeviceProvider, Provider)
 
-__version__ = "0.1.0"
+try:  # written once, in pyproject.toml
+    __version__ = _metadata.version("kcov")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Abi",

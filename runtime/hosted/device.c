@@ -163,7 +163,8 @@ known_add(int fd, struct kcov_hosted_hdr *hdr)
 		known[known_count].dev = st.st_dev;
 		known[known_count].ino = st.st_ino;
 		known[known_count].hdr = hdr;
-		__atomic_store_n(&known_count, known_count + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&known_count, known_count + 1,
+		    __ATOMIC_RELEASE);
 		ok = 1;
 	}
 	known_lock_release();
@@ -254,8 +255,8 @@ kcov_plat_buf_alloc(struct kcov_desc *d, uint64_t bytes, void *pctx)
 
 	if (syscall(SYS_ftruncate, fd, (off_t)(page_size + bytes)) != 0)
 		return ENOMEM;
-	p = map_region(fd, page_size, bytes, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, NULL);
+	p = map_region(fd, page_size, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    NULL);
 	if (p == MAP_FAILED)
 		return ENOMEM;
 	d->kbuf = p;
@@ -417,7 +418,8 @@ kcovrt_open(int flags, int personality)
 	struct kcov_hosted_hdr *hdr;
 	int fd, saved;
 
-	if (personality < KCOVRT_ABI_FREEBSD || personality > KCOVRT_ABI_OPENBSD) {
+	if (personality < KCOVRT_ABI_FREEBSD ||
+	    personality > KCOVRT_ABI_OPENBSD) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -507,16 +509,17 @@ kcovrt_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		return MAP_FAILED;
 	}
 	error = kcov_mmap_check(&hdr->desc, (int)hdr->personality, len,
-	    (prot & PROT_READ) != 0,
-	    (prot & PROT_WRITE) != 0, (prot & PROT_EXEC) != 0,
+	    (prot & PROT_READ) != 0, (prot & PROT_WRITE) != 0,
+	    (prot & PROT_EXEC) != 0,
 	    (flags & MAP_TYPE) == MAP_SHARED ||
-	    (flags & MAP_TYPE) == MAP_SHARED_VALIDATE,
+	        (flags & MAP_TYPE) == MAP_SHARED_VALIDATE,
 	    (int64_t)off, (uint64_t)page_size, &boff);
 	if (error != 0) {
 		errno = error;
 		return MAP_FAILED;
 	}
-	return map_region(fd, (off_t)(page_size + boff), len, prot, flags, addr);
+	return map_region(fd, (off_t)(page_size + boff), len, prot, flags,
+	    addr);
 }
 
 KCOVRT_API int

@@ -31,14 +31,15 @@ open_common(int dirfd, const char *path, int flags, mode_t mode)
 	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
-#define OPEN_MODE(flags, mode) do {                                       \
-	if ((flags) & (O_CREAT | __O_TMPFILE)) {                              \
-		va_list ap;                                                   \
-		va_start(ap, flags);                                          \
-		mode = va_arg(ap, mode_t);                                    \
-		va_end(ap);                                                   \
-	}                                                                     \
-} while (0)
+#define OPEN_MODE(flags, mode)                           \
+	do {                                             \
+		if ((flags) & (O_CREAT | __O_TMPFILE)) { \
+			va_list ap;                      \
+			va_start(ap, flags);             \
+			mode = va_arg(ap, mode_t);       \
+			va_end(ap);                      \
+		}                                        \
+	} while (0)
 
 EXPORT int
 open(const char *path, int flags, ...)

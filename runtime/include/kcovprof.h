@@ -75,16 +75,20 @@ extern "C" {
 #define KCOVPROF_VARIANT_TEMPORAL      (1ULL << 63)
 
 /* Errors: negative, so that size-returning calls can return them too. */
-#define KCOVPROF_OK         0
-#define KCOVPROF_EVERSION  (-1) /* the compiler uses a raw version we do not write */
-#define KCOVPROF_EMISMATCH (-2) /* the build expected another raw version than the code has */
+#define KCOVPROF_OK        0
+/* the compiler uses a raw version we do not write */
+#define KCOVPROF_EVERSION  (-1)
+/* the build expected another raw version than the code has */
+#define KCOVPROF_EMISMATCH (-2)
 #define KCOVPROF_ELAYOUT   (-3) /* the sections parse as no supported layout */
-#define KCOVPROF_EVARIANT  (-4) /* a variant this runtime cannot write (correlation, temporal) */
+/* a variant this runtime cannot write (correlation, temporal) */
+#define KCOVPROF_EVARIANT  (-4)
 #define KCOVPROF_ENOSPC    (-5) /* the caller's buffer is too small */
 #define KCOVPROF_EWRITE    (-6) /* the write callback failed */
 #define KCOVPROF_EINCOMPAT (-7) /* merge: the profile is from another binary */
 #define KCOVPROF_EFORMAT   (-8) /* merge: not a raw profile of this layout */
-#define KCOVPROF_EINVAL    (-9) /* bad argument, or the module was not initialised */
+/* bad argument, or the module was not initialised */
+#define KCOVPROF_EINVAL    (-9)
 
 /* A short English description of a KCOVPROF_E* code. */
 const char *kcovprof_strerror(int err);
@@ -95,7 +99,8 @@ struct kcovprof_sections {
 	char *cnts_begin, *cnts_end;         /* __llvm_prf_cnts */
 	char *bits_begin, *bits_end;         /* __llvm_prf_bits (v10; MC/DC) */
 	const char *names_begin, *names_end; /* __llvm_prf_names */
-	const char *vnds_begin, *vnds_end;   /* __llvm_prf_vnds (counted for %m; the glue's node pool) */
+	/* __llvm_prf_vnds (counted for %m; the glue's node pool) */
+	const char *vnds_begin, *vnds_end;
 };
 
 /*
@@ -103,29 +108,33 @@ struct kcovprof_sections {
  * the "out" fields are then read-only.  `link` and `glue` belong to the
  * glue (the hosted registry uses them).
  */
-#define KCOVPROF_MODULE_ABI 2
+#define KCOVPROF_MODULE_ABI   2
 #define KCOVPROF_BUILD_ID_MAX 64
 
 struct kcovprof_vpool;
 
 struct kcovprof_module {
 	/* in */
-	uint32_t abi;                   /* KCOVPROF_MODULE_ABI */
-	uint32_t expect;                /* raw version the build expects, 0 = unknown */
-	const uint64_t *raw_version_var; /* the compiler's __llvm_profile_raw_version, or NULL */
+	uint32_t abi;    /* KCOVPROF_MODULE_ABI */
+	uint32_t expect; /* raw version the build expects, 0 = unknown */
+	/* the compiler's __llvm_profile_raw_version, or NULL */
+	const uint64_t *raw_version_var;
 	struct kcovprof_sections sec;
-	uint32_t build_id_len;          /* 0: no binary ID in the profile */
+	uint32_t build_id_len; /* 0: no binary ID in the profile */
 	uint8_t build_id[KCOVPROF_BUILD_ID_MAX];
-	const char *default_filename;   /* the compiler's __llvm_profile_filename, or NULL */
-	struct kcovprof_vpool *vpool;   /* where the image's value nodes come from, or NULL */
+	/* the compiler's __llvm_profile_filename, or NULL */
+	const char *default_filename;
+	/* where the image's value nodes come from, or NULL */
+	struct kcovprof_vpool *vpool;
 	/* out (kcovprof_module_init) */
-	int status;                     /* KCOVPROF_OK or the error that stops writing */
-	uint64_t version;               /* the version word written (variant bits included) */
-	uint32_t record_size;           /* bytes per data record */
-	uint32_t counter_size;          /* 8, or 1 with single-byte coverage */
+	int status;       /* KCOVPROF_OK or the error that stops writing */
+	uint64_t version; /* the version word written (variant bits included) */
+	uint32_t record_size;  /* bytes per data record */
+	uint32_t counter_size; /* 8, or 1 with single-byte coverage */
 	uint64_t num_data, num_counters, num_bitmap_bytes, names_size;
-	uint64_t vp_size;               /* bytes of value-profile data with no value recorded */
-	uint64_t size;                  /* bytes of a raw profile with no value recorded; with
+	/* bytes of value-profile data with no value recorded */
+	uint64_t vp_size;
+	uint64_t size; /* bytes of a raw profile with no value recorded; with
 	                                 * value profiling (IR PGO) it grows: kcovprof_size() */
 	/* glue */
 	struct kcovprof_module *link;
@@ -162,12 +171,14 @@ int64_t kcovprof_size(const struct kcovprof_module *m);
  * no such limit.
  */
 #define KCOVPROF_VP_STREAM_SITES 256
-int kcovprof_write(const struct kcovprof_module *m, kcovprof_write_fn fn, void *ctx);
+int kcovprof_write(const struct kcovprof_module *m, kcovprof_write_fn fn,
+    void *ctx);
 
 /* Serialise m into buf: the size written, or KCOVPROF_ENOSPC (nothing useful
  * in buf; values recorded meanwhile may need more than kcovprof_size said)
  * or another negative error. */
-int64_t kcovprof_write_buffer(const struct kcovprof_module *m, void *buf, size_t cap);
+int64_t kcovprof_write_buffer(const struct kcovprof_module *m, void *buf,
+    size_t cap);
 
 /* Zero the counters (0xff with single-byte coverage), the bitmaps and the
  * counts of the recorded values (the values stay, as with compiler-rt). */
@@ -187,8 +198,8 @@ int kcovprof_reset(struct kcovprof_module *m);
  * profile of this layout, truncated, malformed value data) is returned;
  * KCOVPROF_ENOSPC if out is too small.  dst and src are only read.
  */
-int64_t kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
-    const void *src, size_t src_len, void *out, size_t out_cap);
+int64_t kcovprof_merge(const struct kcovprof_module *m, const void *dst,
+    size_t dst_len, const void *src, size_t src_len, void *out, size_t out_cap);
 
 /* compiler-rt's module signature, the number %m puts in file names.  It
  * counts the value nodes of sec.vnds, which in a process includes the 1024
@@ -227,32 +238,37 @@ struct kcovprof_vnode {
 	struct kcovprof_vnode *next;
 };
 
-#define KCOVPROF_VNODE_POOL        1024 /* compiler-rt's INSTR_PROF_VNODE_POOL_SIZE */
-#define KCOVPROF_VP_PER_SITE       24   /* compiler-rt's INSTR_PROF_DEFAULT_NUM_VAL_PER_SITE */
-#define KCOVPROF_VP_PER_SITE_MAX   255  /* INSTR_PROF_MAX_NUM_VAL_PER_SITE */
+/* compiler-rt's INSTR_PROF_VNODE_POOL_SIZE */
+#define KCOVPROF_VNODE_POOL      1024
+/* compiler-rt's INSTR_PROF_DEFAULT_NUM_VAL_PER_SITE */
+#define KCOVPROF_VP_PER_SITE     24
+#define KCOVPROF_VP_PER_SITE_MAX 255 /* INSTR_PROF_MAX_NUM_VAL_PER_SITE */
 
 /* (a): updated with atomics by the hot path; the rest is set before any
  * value is recorded and then only read. */
 struct kcovprof_vpool {
 	struct kcovprof_vnode *cur; /* (a) the next free node */
 	struct kcovprof_vnode *end; /* one past the pool */
-	uint32_t values_off;        /* offset of a data record's Values; 0: drop all */
-	uint32_t max_per_site;      /* values kept per site, 0..255 */
-	uint64_t dropped;           /* (a) values not recorded */
+	uint32_t values_off; /* offset of a data record's Values; 0: drop all */
+	uint32_t max_per_site; /* values kept per site, 0..255 */
+	uint64_t dropped;      /* (a) values not recorded */
 };
 
 /* The offset of Values in a data record of raw `version` (0 if unknown). */
 uint32_t kcovprof_values_offset(uint32_t raw_version);
 /* A pool of the nodes in [begin, end) for code of raw `version`. */
-void kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end, uint32_t raw_version);
+void kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end,
+    uint32_t raw_version);
 /* Nodes not yet taken. */
 uint64_t kcovprof_vpool_free(const struct kcovprof_vpool *p);
 /* The bodies of __llvm_profile_instrument_target and _memop. */
-void kcovprof_value_target(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index);
-void kcovprof_value_memop(struct kcovprof_vpool *p, uint64_t size, void *data, uint32_t index);
+void kcovprof_value_target(struct kcovprof_vpool *p, uint64_t value, void *data,
+    uint32_t index);
+void kcovprof_value_memop(struct kcovprof_vpool *p, uint64_t size, void *data,
+    uint32_t index);
 /* Record `value` `count` times (compiler-rt's __llvm_profile_instrument_target_value). */
-void kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index,
-    uint64_t count);
+void kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data,
+    uint32_t index, uint64_t count);
 /* The size a memop value site records for `size` (InstrProfGetRangeRepValue). */
 uint64_t kcovprof_memop_bucket(uint64_t size);
 
@@ -265,9 +281,10 @@ uint64_t kcovprof_memop_bucket(uint64_t size);
  * and of the sancov tool; the others are skipped.
  */
 #define KCOVPROF_SANCOV_MAGIC64 0xC0BFFFFFFFFFFF64ULL
-int64_t kcovprof_sancov_size(const uint64_t *pcs, size_t n, uint64_t lo, uint64_t hi);
-int kcovprof_sancov_write(const uint64_t *pcs, size_t n, uint64_t lo, uint64_t hi,
-    uint64_t bias, kcovprof_write_fn fn, void *ctx);
+int64_t kcovprof_sancov_size(const uint64_t *pcs, size_t n, uint64_t lo,
+    uint64_t hi);
+int kcovprof_sancov_write(const uint64_t *pcs, size_t n, uint64_t lo,
+    uint64_t hi, uint64_t bias, kcovprof_write_fn fn, void *ctx);
 int64_t kcovprof_sancov_write_buffer(const uint64_t *pcs, size_t n, uint64_t lo,
     uint64_t hi, uint64_t bias, void *buf, size_t cap);
 
@@ -282,15 +299,15 @@ void kcovprof_unregister(struct kcovprof_module *m);
 
 /* What one registered module is, for kcovprof_modules(). */
 struct kcovprof_info {
-	uint64_t id;          /* unique in this process; never reused */
-	uint64_t version;     /* version word (0 if status != 0 and unresolved) */
+	uint64_t id;      /* unique in this process; never reused */
+	uint64_t version; /* version word (0 if status != 0 and unresolved) */
 	uint64_t num_data, num_counters, num_bitmap_bytes, names_size;
-	uint64_t size;        /* bytes of a raw profile */
-	uint64_t signature;   /* %m's number */
+	uint64_t size;      /* bytes of a raw profile */
+	uint64_t signature; /* %m's number */
 	int32_t status;
 	uint32_t build_id_len;
 	uint8_t build_id[KCOVPROF_BUILD_ID_MAX];
-	char name[1024];      /* the image's path ("" if unknown) */
+	char name[1024]; /* the image's path ("" if unknown) */
 };
 
 /* Up to `cap` registered modules, oldest first; returns how many there are. */

@@ -17,6 +17,44 @@
  *
  * Every function returns -1 (MAP_FAILED for kcovrt_mmap) and sets errno on
  * failure, with the errno of the ABI in use.
+ *
+ * The lifetime of a descriptor (KCOVRT_STATE_*), after FreeBSD's
+ * kern_kcov.c, whatever the ABI:
+ *
+ *            KIOSETBUFSIZE          KIOENABLE
+ *   OPEN ------------------> READY ----------> RUNNING
+ *    |                        ^  ^               |  |
+ *    |                        |  +---------------+  |
+ *    |                        |  KIODISABLE or      |
+ *    |                        |  owner thread exit  |
+ *    | last close             | last close          | last close
+ *    v                        v                     v
+ *  (freed) <-------------- DYING <------------------+
+ *                 freed at once, or at the owner thread's exit
+ *
+ * The sizing command is KIOSETBUFSIZE (FreeBSD, OpenBSD),
+ * KCOV_IOC_SETBUFSIZE (NetBSD) or KCOV_INIT_TRACE (Linux); enabling is
+ * KIOENABLE, KCOV_IOC_ENABLE or KCOV_ENABLE; disabling KIODISABLE,
+ * KCOV_IOC_DISABLE or KCOV_DISABLE.  Which command is refused in which state,
+ * and with which errno, is each ABI's own.
+ *
+ * OPEN:    the file is open and has no buffer.
+ * READY:   the buffer exists and may be mapped and enabled by any thread.
+ * RUNNING: exactly one thread (the owner) records into the buffer.  The
+ *          buffer is never cleared by the runtime; user space resets word 0.
+ * DYING:   the file was closed.  If a thread still owns the descriptor the
+ *          free waits for that thread to exit; until then the thread may not
+ *          enable another descriptor.  FreeBSD and OpenBSD stop recording at
+ *          the close; Linux and NetBSD keep recording until the owner exits
+ *          (kcovrt_info's `orphaned`).
+ *
+ * Memory ordering.  Entering RUNNING publishes the mode and the owner before
+ * recording is switched on.  Leaving it (disable, the owner's exit and, on
+ * FreeBSD and OpenBSD, a close from any thread) switches recording off
+ * first, so the owner's next callback records nothing.  Each record is stored before word 0 is
+ * advanced, with release semantics: a reader that loads word 0 with acquire
+ * semantics may read that many complete records.  The descriptor lock is
+ * never taken on the recording path (runtime/engine.h).
  */
 #ifndef KCOVRT_H
 #define KCOVRT_H
@@ -25,6 +63,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "kcov/noinstr.h" /* KCOV_NO_COVERAGE, for users' code */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,23 +72,6 @@ extern "C" {
 #define KCOVRT_VERSION_MAJOR 0
 #define KCOVRT_VERSION_MINOR 1
 #define KCOVRT_VERSION_PATCH 0
-
-/*
- * KCOV_NO_COVERAGE keeps a function out of SanitizerCoverage
- * instrumentation, spelled the way the compiler at hand honours it: clang
- * (13+) knows no_sanitize("coverage") and ignores no_sanitize_coverage, gcc
- * (12+) the reverse.  Older compilers know neither; `kcov-build --analyze`
- * finds the macro by name with libclang and excludes the function (clang) or
- * its file (gcc) instead.  Mark any function the coverage callbacks can
- * reach, or it will recurse.
- */
-#if defined(__clang__) && __clang_major__ >= 13
-#define KCOV_NO_COVERAGE __attribute__((no_sanitize("coverage")))
-#elif !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 12
-#define KCOV_NO_COVERAGE __attribute__((no_sanitize_coverage))
-#else
-#define KCOV_NO_COVERAGE
-#endif
 
 /* ABIs (also the device personalities). */
 #define KCOVRT_ABI_NONE    0

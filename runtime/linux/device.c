@@ -26,7 +26,8 @@
  *
  * The module itself is never instrumented: kbuild adds no coverage flags
  * when the kernel has no CONFIG_KCOV, and the engine and callbacks carry
- * KCOV_NOINSTR (no_sanitize_coverage, no_instrument_function = notrace).
+ * KCOV_NOINSTR (kcov/noinstr.h: no_sanitize_coverage, no_instrument_function
+ * = notrace, no profiling, no sanitizers).
  */
 #include <linux/debugfs.h>
 #include <linux/export.h>
@@ -57,7 +58,7 @@ static int
 bsd_abi_set(const char *val, const struct kernel_param *kp)
 {
 	static const int abis[] = { KCOV_ABI_FREEBSD, KCOV_ABI_NETBSD,
-	    KCOV_ABI_OPENBSD };
+		KCOV_ABI_OPENBSD };
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(abis); i++) {
@@ -81,7 +82,8 @@ static const struct kernel_param_ops bsd_abi_ops = {
 	.get = bsd_abi_get,
 };
 module_param_cb(bsd_abi, &bsd_abi_ops, NULL, 0644);
-MODULE_PARM_DESC(bsd_abi, "personality of /dev/kcov: freebsd (default; "
+MODULE_PARM_DESC(bsd_abi,
+    "personality of /dev/kcov: freebsd (default; "
     "shared BSD commands are NetBSD's), netbsd or openbsd");
 
 module_param_named(max_entries, kcov_max_entries, ullong, 0644);
@@ -89,7 +91,8 @@ MODULE_PARM_DESC(max_entries, "FreeBSD's kern.kcov.max_entries");
 
 static bool kcov_want_debugfs = true;
 module_param_named(debugfs, kcov_want_debugfs, bool, 0444);
-MODULE_PARM_DESC(debugfs, "create /sys/kernel/debug/kcov (Linux ABI) when "
+MODULE_PARM_DESC(debugfs,
+    "create /sys/kernel/debug/kcov (Linux ABI) when "
     "debugfs has none (default true)");
 
 /* Read-only counters, for leak checks. */
@@ -312,4 +315,4 @@ module_exit(kcov_module_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kcov for kernels without CONFIG_KCOV: FreeBSD, Linux, "
-    "NetBSD and OpenBSD kcov ABIs for instrumented modules");
+                   "NetBSD and OpenBSD kcov ABIs for instrumented modules");

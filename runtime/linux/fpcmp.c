@@ -21,7 +21,10 @@ void __sanitizer_cov_trace_cmpd(double a, double b);
 KCOV_NOINSTR void
 __sanitizer_cov_trace_cmpf(float a, float b)
 {
-	union { float f; u32 u; } x = { a }, y = { b };
+	union {
+		float f;
+		u32 u;
+	} x = { a }, y = { b };
 
 	kcov_record_cmp(KCOV_CMP_SIZE_BITS(2), x.u, y.u,
 	    (uint64_t)(uintptr_t)__builtin_return_address(0));
@@ -31,7 +34,10 @@ EXPORT_SYMBOL(__sanitizer_cov_trace_cmpf);
 KCOV_NOINSTR void
 __sanitizer_cov_trace_cmpd(double a, double b)
 {
-	union { double f; u64 u; } x = { a }, y = { b };
+	union {
+		double f;
+		u64 u;
+	} x = { a }, y = { b };
 
 	kcov_record_cmp(KCOV_CMP_SIZE_BITS(3), x.u, y.u,
 	    (uint64_t)(uintptr_t)__builtin_return_address(0));

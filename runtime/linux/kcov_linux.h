@@ -27,11 +27,11 @@
  * `kcov_cur`, so no lock protects them.
  */
 struct kcov_task {
-	struct kcov_thread td;          /* the engine's per-thread state */
-	struct task_struct *task;       /* the owner; no reference needed */
-	struct preempt_notifier pn;     /* registered on the owner while bound */
-	struct work_struct exit_work;   /* kcov_thread_exit() after the exit */
-	bool bound;                     /* pn registered, module ref taken */
+	struct kcov_thread td;        /* the engine's per-thread state */
+	struct task_struct *task;     /* the owner; no reference needed */
+	struct preempt_notifier pn;   /* registered on the owner while bound */
+	struct work_struct exit_work; /* kcov_thread_exit() after the exit */
+	bool bound;                   /* pn registered, module ref taken */
 };
 
 /* The buffer: vmalloc_user memory, owned by an anonymous file (see device.c). */
@@ -42,10 +42,10 @@ struct kcov_buf {
 
 /* One open file of /dev/kcov or /sys/kernel/debug/kcov. */
 struct kcov_file {
-	struct kcov_desc desc;          /* the engine's descriptor */
-	struct mutex lock;              /* kcov_plat_lock(); never on the hot path */
-	int personality;                /* enum kcov_abi of the node it was opened on */
-	struct file *bfile;             /* the buffer's file, published by sizing */
+	struct kcov_desc desc; /* the engine's descriptor */
+	struct mutex lock;     /* kcov_plat_lock(); never on the hot path */
+	int personality;       /* enum kcov_abi of the node it was opened on */
+	struct file *bfile;    /* the buffer's file, published by sizing */
 };
 
 static inline struct kcov_file *

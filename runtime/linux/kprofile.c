@@ -81,12 +81,13 @@
 #define KPROF_DIR "kcov-profile"
 
 struct kprof_entry {
-	struct list_head node;       /* kprof_list, RCU for the value hooks */
-	struct kcovprof_module *m;   /* the registered descriptor */
-	struct kcovprof_module own;  /* m == &own when found by the notifier */
-	struct module *owner;        /* NULL: never removed by the notifier */
+	struct list_head node;      /* kprof_list, RCU for the value hooks */
+	struct kcovprof_module *m;  /* the registered descriptor */
+	struct kcovprof_module own; /* m == &own when found by the notifier */
+	struct module *owner;       /* NULL: never removed by the notifier */
 	struct dentry *file;
-	struct kcovprof_vpool pool;  /* value nodes (IR PGO), if m has value sites */
+	/* value nodes (IR PGO), if m has value sites */
+	struct kcovprof_vpool pool;
 	struct kcovprof_vnode *nodes;
 	char name[MODULE_NAME_LEN + 16];
 };
@@ -149,7 +150,8 @@ kprof_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
 }
 
 static ssize_t
-kprof_write(struct file *file, const char __user *buf, size_t count, loff_t *ppos)
+kprof_write(struct file *file, const char __user *buf, size_t count,
+    loff_t *ppos)
 {
 	struct kprof_entry *e = file_inode(file)->i_private;
 
@@ -207,8 +209,9 @@ kprof_add(struct kprof_entry *e, const char *base)
 	if (e->m->vp_size != 0 && e->m->vpool == NULL) {
 		/* IR PGO: compiler-rt's static pool, one per module: the nodes
 		 * the compiler reserved (__llvm_prf_vnds) plus KCOVPROF_VNODE_POOL. */
-		size_t cnt = KCOVPROF_VNODE_POOL + (e->m->sec.vnds_end - e->m->sec.vnds_begin) /
-		    sizeof(struct kcovprof_vnode);
+		size_t cnt = KCOVPROF_VNODE_POOL +
+		    (e->m->sec.vnds_end - e->m->sec.vnds_begin) /
+		        sizeof(struct kcovprof_vnode);
 
 		e->nodes = vzalloc(array_size(cnt, sizeof(*e->nodes)));
 		if (e->nodes == NULL)
@@ -220,12 +223,14 @@ kprof_add(struct kprof_entry *e, const char *base)
 	e->m->id = kprof_next_id++;
 	e->file = NULL;
 	if (kprof_dir != NULL) {
-		e->file = debugfs_create_file(e->name, 0600, kprof_dir, e, &kprof_fops);
+		e->file = debugfs_create_file(e->name, 0600, kprof_dir, e,
+		    &kprof_fops);
 		if (IS_ERR(e->file))
 			e->file = NULL;
 	}
 	list_add_tail_rcu(&e->node, &kprof_list);
-	pr_info("kcov: profile of %s: raw v%u, %llu functions, %llu counters%s%s\n",
+	pr_info(
+	    "kcov: profile of %s: raw v%u, %llu functions, %llu counters%s%s\n",
 	    base, (unsigned int)(e->m->version & 0xffffffffu), e->m->num_data,
 	    e->m->num_counters, e->file != NULL ? " in " KPROF_DIR "/" : "",
 	    e->file != NULL ? e->name : "");
@@ -308,7 +313,8 @@ kprof_pool_of(const void *data)
 	return p;
 }
 
-void __llvm_profile_instrument_target(uint64_t value, void *data, uint32_t index);
+void __llvm_profile_instrument_target(uint64_t value, void *data,
+    uint32_t index);
 void __llvm_profile_instrument_memop(uint64_t size, void *data, uint32_t index);
 
 void notrace
@@ -341,8 +347,19 @@ EXPORT_SYMBOL(__llvm_profile_instrument_memop);
 
 #ifdef CONFIG_KALLSYMS
 enum {
-	KS_DATA_B, KS_DATA_E, KS_CNTS_B, KS_CNTS_E, KS_BITS_B, KS_BITS_E,
-	KS_NAMES_B, KS_NAMES_E, KS_VNDS_B, KS_VNDS_E, KS_RAW, KS_IRVER, KS_N
+	KS_DATA_B,
+	KS_DATA_E,
+	KS_CNTS_B,
+	KS_CNTS_E,
+	KS_BITS_B,
+	KS_BITS_E,
+	KS_NAMES_B,
+	KS_NAMES_E,
+	KS_VNDS_B,
+	KS_VNDS_E,
+	KS_RAW,
+	KS_IRVER,
+	KS_N
 };
 
 struct kprof_syms {
@@ -384,10 +401,12 @@ kprof_lookup(struct module *mod, struct kprof_syms *out)
 		const Elf_Sym *sym = &ks->symtab[i];
 		const char *name = ks->strtab + sym->st_name;
 
-		if (sym->st_shndx == SHN_UNDEF || name[0] != '_' || name[1] != '_')
+		if (sym->st_shndx == SHN_UNDEF || name[0] != '_' ||
+		    name[1] != '_')
 			continue;
 		for (k = 0; k < ARRAY_SIZE(kprof_symnames); k++) {
-			if (!out->have[k] && strcmp(name, kprof_symnames[k]) == 0) {
+			if (!out->have[k] &&
+			    strcmp(name, kprof_symnames[k]) == 0) {
 				out->v[k] = sym->st_value;
 				out->have[k] = true;
 			}
@@ -409,20 +428,23 @@ kprof_module_coming(struct module *mod)
 		return; /* not built by kcov-build --sbcc */
 	for (k = KS_DATA_B; k <= KS_NAMES_E; k++) {
 		if (!s.have[k] && k != KS_BITS_B && k != KS_BITS_E) {
-			pr_err("kcov: %s: %s is missing; not registering its profile\n",
+			pr_err(
+			    "kcov: %s: %s is missing; not registering its profile\n",
 			    module_name(mod), kprof_symnames[k]);
 			return;
 		}
 	}
 	e = kzalloc(sizeof(*e), GFP_KERNEL);
 	if (e == NULL) {
-		pr_err("kcov: %s: out of memory; not registering its profile\n", module_name(mod));
+		pr_err("kcov: %s: out of memory; not registering its profile\n",
+		    module_name(mod));
 		return;
 	}
 	m = &e->own;
 	m->abi = KCOVPROF_MODULE_ABI;
 	m->expect = s.have[KS_RAW] ? (uint32_t)s.v[KS_RAW] : 0;
-	m->raw_version_var = s.have[KS_IRVER] ? (const uint64_t *)s.v[KS_IRVER] : NULL;
+	m->raw_version_var =
+	    s.have[KS_IRVER] ? (const uint64_t *)s.v[KS_IRVER] : NULL;
 	m->sec.data_begin = (const char *)s.v[KS_DATA_B];
 	m->sec.data_end = (const char *)s.v[KS_DATA_E];
 	m->sec.cnts_begin = (char *)s.v[KS_CNTS_B];
@@ -524,7 +546,8 @@ kcov_profile_module_init(void)
 	int err = kcov_profile_init();
 
 	if (err == 0)
-		pr_info("kcov: profile registry ready (the kernel has its own kcov)\n");
+		pr_info(
+		    "kcov: profile registry ready (the kernel has its own kcov)\n");
 	return err;
 }
 
@@ -539,5 +562,5 @@ module_exit(kcov_profile_module_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kcov profile registry: source-based coverage profiles of "
-    "kernel modules built by kcov-build --sbcc");
+                   "kernel modules built by kcov-build --sbcc");
 #endif

@@ -289,7 +289,8 @@ kcov_plat_owner_is_current(const struct kcov_owner *o,
 int
 kcov_plat_copyin(void *dst, uintptr_t uaddr, size_t len)
 {
-	return copy_from_user(dst, (const void __user *)uaddr, len) ? EFAULT : 0;
+	return copy_from_user(dst, (const void __user *)uaddr, len) ? EFAULT :
+	                                                              0;
 }
 
 /* Enable: hook the calling task (the owner) into the hot path. */

@@ -38,42 +38,41 @@
 #include <unistd.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
-#define KCOVPROF_API KCOVPROF_PUBLIC
-#define PROG "kcov profile"
+#define PROG          "kcov profile"
 /* compiler-rt's: shared so that a tree mixing both runtimes truncates once. */
 #define INIT_ONCE_ENV "__LLVM_PROFILE_RT_INIT_ONCE"
 
 static pthread_mutex_t kp_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct kcovprof_module *kp_head;  /* (l) registration order */
-static uint64_t kp_next_id = 1;          /* (l) */
-static char *kp_api_pattern;             /* (l) kcovprof_set_filename */
-static int kp_at_exit = 1;               /* (l) */
-static int kp_dumped;                    /* (l) __llvm_profile_dump was called */
-static int kp_root = -1;                 /* (l) 1: this process truncates; -1: undecided */
-static int kp_warned_continuous;         /* (l) */
+static struct kcovprof_module *kp_head; /* (l) registration order */
+static uint64_t kp_next_id = 1;         /* (l) */
+static char *kp_api_pattern;            /* (l) kcovprof_set_filename */
+static int kp_at_exit = 1;              /* (l) */
+static int kp_dumped;                   /* (l) __llvm_profile_dump was called */
+static int kp_root = -1; /* (l) 1: this process truncates; -1: undecided */
+static int kp_warned_continuous; /* (l) */
 
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_atfork_prepare(void)
 {
 	pthread_mutex_lock(&kp_lock);
 }
 
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_atfork_release(void)
 {
 	pthread_mutex_unlock(&kp_lock);
 }
 
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_atfork_child(void)
 {
 	kp_root = 0; /* a forked child appends to what its parent truncated */
 	pthread_mutex_unlock(&kp_lock);
 }
 
-KCOVPROF_NOINSTR __attribute__((constructor)) static void
+KCOV_NOINSTR __attribute__((constructor)) static void
 kp_hosted_init(void)
 {
 	pthread_atfork(kp_atfork_prepare, kp_atfork_release, kp_atfork_child);
@@ -89,7 +88,7 @@ struct kp_image {
 	int found;
 };
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_image_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct kp_image *im = arg;
@@ -122,7 +121,8 @@ kp_image_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		im->name[0] = '\0';
 		if (n == NULL || n[0] == '\0') {
 			/* The main program has no name here. */
-			ssize_t k = readlink("/proc/self/exe", im->name, im->cap - 1);
+			ssize_t k =
+			    readlink("/proc/self/exe", im->name, im->cap - 1);
 
 			im->name[k > 0 ? k : 0] = '\0';
 		} else {
@@ -132,8 +132,9 @@ kp_image_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
-KCOVPROF_API int
-kcovprof_image_of(uint64_t pc, uint64_t *bias, uint64_t *lo, uint64_t *hi, char *name, size_t cap)
+KCOV_PUBLIC int
+kcovprof_image_of(uint64_t pc, uint64_t *bias, uint64_t *lo, uint64_t *hi,
+    char *name, size_t cap)
 {
 	struct kp_image im = { (uintptr_t)pc, 0, 0, 0, name, cap, 0 };
 
@@ -149,7 +150,7 @@ kcovprof_image_of(uint64_t pc, uint64_t *bias, uint64_t *lo, uint64_t *hi, char 
 	return 0;
 }
 
-KCOVPROF_NOINSTR static const char *
+KCOV_NOINSTR static const char *
 kp_name(const struct kcovprof_module *m)
 {
 	return m->glue != NULL ? (const char *)m->glue : "?";
@@ -158,7 +159,7 @@ kp_name(const struct kcovprof_module *m)
 /* --- File names ------------------------------------------------------------- */
 
 /* The pattern in force for m.  Called with kp_lock held. */
-KCOVPROF_NOINSTR static const char *
+KCOV_NOINSTR static const char *
 kp_pattern(const struct kcovprof_module *m)
 {
 	const char *env = getenv("LLVM_PROFILE_FILE");
@@ -176,8 +177,9 @@ kp_pattern(const struct kcovprof_module *m)
  * Expand `pat` for m into out: 0, or -1 if it does not fit.  *pool is the
  * merge pool size (%Nm; 0 without %m).  Called with kp_lock held.
  */
-KCOVPROF_NOINSTR static int
-kp_expand(const char *pat, const struct kcovprof_module *m, char *out, size_t cap, unsigned *pool)
+KCOV_NOINSTR static int
+kp_expand(const char *pat, const struct kcovprof_module *m, char *out,
+    size_t cap, unsigned *pool)
 {
 	size_t j = 0;
 	char piece[512];
@@ -206,18 +208,23 @@ kp_expand(const char *pat, const struct kcovprof_module *m, char *out, size_t ca
 		} else if (*p == 't') {
 			const char *t = getenv("TMPDIR");
 
-			snprintf(piece, sizeof(piece), "%s/", t != NULL ? t : "");
+			snprintf(piece, sizeof(piece), "%s/",
+			    t != NULL ? t : "");
 			add = t != NULL ? piece : "";
 		} else if (*p == 'c') {
 			if (!kp_warned_continuous) {
 				kp_warned_continuous = 1;
-				fprintf(stderr, PROG ": %%c (continuous mode) is not supported; "
+				fprintf(stderr,
+				    PROG
+				    ": %%c (continuous mode) is not supported; "
 				    "profiles are written at exit\n");
 			}
 			continue;
 		} else if (*p >= '1' && *p <= '9' &&
-		    (p[1] == 'x' || (p[1] >= '0' && p[1] <= '9' && p[2] == 'x'))) {
-			p += p[1] == 'x' ? 1 : 2; /* %Nx: exit on signal N, not supported */
+		    (p[1] == 'x' ||
+		        (p[1] >= '0' && p[1] <= '9' && p[2] == 'x'))) {
+			/* %Nx: exit on signal N, not supported */
+			p += p[1] == 'x' ? 1 : 2;
 			continue;
 		} else {
 			unsigned n = 0;
@@ -226,11 +233,13 @@ kp_expand(const char *pat, const struct kcovprof_module *m, char *out, size_t ca
 			while (*q >= '0' && *q <= '9')
 				n = n * 10 + (unsigned)(*q++ - '0');
 			if (*q != 'm')
-				continue; /* compiler-rt drops unknown specifiers */
+				/* compiler-rt drops unknown specifiers */
+				continue;
 			p = q;
 			*pool = n != 0 ? n : 1;
 			snprintf(piece, sizeof(piece), "%llu_%d",
-			    (unsigned long long)kcovprof_signature(m), (int)(getpid() % (pid_t)*pool));
+			    (unsigned long long)kcovprof_signature(m),
+			    (int)(getpid() % (pid_t)*pool));
 			add = piece;
 		}
 		for (; add != NULL && *add != '\0'; add++) {
@@ -243,7 +252,7 @@ kp_expand(const char *pat, const struct kcovprof_module *m, char *out, size_t ca
 	return j == 0 ? -1 : 0;
 }
 
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_mkdirs(const char *path)
 {
 	char tmp[4096];
@@ -263,7 +272,7 @@ kp_mkdirs(const char *path)
 
 /* --- Writing ---------------------------------------------------------------- */
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -281,7 +290,7 @@ kp_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_read_all(int fd, void *buf, size_t len)
 {
 	char *p = buf;
@@ -303,8 +312,9 @@ kp_read_all(int fd, void *buf, size_t len)
  * Merge buf (a fresh profile of m) with the file's and write the sum back,
  * under an exclusive lock: %m's online merging.
  */
-KCOVPROF_NOINSTR static int
-kp_write_merged(const struct kcovprof_module *m, const char *path, void *buf, size_t len)
+KCOV_NOINSTR static int
+kp_write_merged(const struct kcovprof_module *m, const char *path, void *buf,
+    size_t len)
 {
 	struct stat st;
 	void *old = NULL, *sum = NULL;
@@ -313,28 +323,37 @@ kp_write_merged(const struct kcovprof_module *m, const char *path, void *buf, si
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (fd < 0) {
-		fprintf(stderr, PROG ": %s: cannot open: %s\n", path, strerror(errno));
+		fprintf(stderr, PROG ": %s: cannot open: %s\n", path,
+		    strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
-		fprintf(stderr, PROG ": %s: cannot lock: %s\n", path, strerror(errno));
+		fprintf(stderr, PROG ": %s: cannot lock: %s\n", path,
+		    strerror(errno));
 		goto out;
 	}
 	if (st.st_size > 0) {
 		old = malloc((size_t)st.st_size);
-		if (old == NULL || kp_read_all(fd, old, (size_t)st.st_size) != 0) {
-			fprintf(stderr, PROG ": %s: cannot read it to merge: %s\n", path, strerror(errno));
+		if (old == NULL ||
+		    kp_read_all(fd, old, (size_t)st.st_size) != 0) {
+			fprintf(stderr,
+			    PROG ": %s: cannot read it to merge: %s\n", path,
+			    strerror(errno));
 			goto out;
 		}
 		/* The sum of two profiles is never longer than both together. */
 		sum = malloc(len + (size_t)st.st_size);
 		if (sum == NULL) {
-			fprintf(stderr, PROG ": %s: out of memory to merge it\n", path);
+			fprintf(stderr,
+			    PROG ": %s: out of memory to merge it\n", path);
 			goto out;
 		}
-		n = kcovprof_merge(m, buf, len, old, (size_t)st.st_size, sum, len + (size_t)st.st_size);
+		n = kcovprof_merge(m, buf, len, old, (size_t)st.st_size, sum,
+		    len + (size_t)st.st_size);
 		if (n < 0) {
-			fprintf(stderr, PROG ": %s: not merged (%s): %s; the file is left as it was\n",
+			fprintf(stderr,
+			    PROG
+			    ": %s: not merged (%s): %s; the file is left as it was\n",
 			    path, kp_name(m), kcovprof_strerror((int)n));
 			goto out;
 		}
@@ -343,7 +362,8 @@ kp_write_merged(const struct kcovprof_module *m, const char *path, void *buf, si
 	}
 	if (lseek(fd, 0, SEEK_SET) != 0 || kp_write_all(fd, buf, len) != 0 ||
 	    ftruncate(fd, (off_t)len) != 0) {
-		fprintf(stderr, PROG ": %s: write failed: %s\n", path, strerror(errno));
+		fprintf(stderr, PROG ": %s: write failed: %s\n", path,
+		    strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -355,7 +375,7 @@ out:
 }
 
 /* Append buf to path (created if missing), undoing a partial append. */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_write_append(const char *path, const void *buf, size_t len)
 {
 	struct stat st;
@@ -363,12 +383,14 @@ kp_write_append(const char *path, const void *buf, size_t len)
 
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
 	if (fd < 0) {
-		fprintf(stderr, PROG ": %s: cannot open: %s\n", path, strerror(errno));
+		fprintf(stderr, PROG ": %s: cannot open: %s\n", path,
+		    strerror(errno));
 		return -1;
 	}
 	/* Other processes of the tree append too: one profile at a time. */
 	if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
-		fprintf(stderr, PROG ": %s: cannot lock: %s\n", path, strerror(errno));
+		fprintf(stderr, PROG ": %s: cannot lock: %s\n", path,
+		    strerror(errno));
 		goto out;
 	}
 	if (st.st_size % 8 != 0) {
@@ -392,7 +414,7 @@ out:
 
 /* Truncate the file once per process tree, as compiler-rt does at start-up.
  * Called with kp_lock held when the first image with data registers. */
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_truncate_once(const struct kcovprof_module *m)
 {
 	char path[4096];
@@ -405,7 +427,8 @@ kp_truncate_once(const struct kcovprof_module *m)
 	if (!kp_root || !kp_at_exit)
 		return;
 	setenv(INIT_ONCE_ENV, INIT_ONCE_ENV, 1);
-	if (kp_expand(kp_pattern(m), m, path, sizeof(path), &pool) != 0 || pool != 0)
+	if (kp_expand(kp_pattern(m), m, path, sizeof(path), &pool) != 0 ||
+	    pool != 0)
 		return; /* %m files are merged into, never truncated */
 	kp_mkdirs(path);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -414,7 +437,7 @@ kp_truncate_once(const struct kcovprof_module *m)
 }
 
 /* Write m's profile to its file.  Called with kp_lock held. */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_write_module(const struct kcovprof_module *m)
 {
 	char path[4096];
@@ -424,23 +447,31 @@ kp_write_module(const struct kcovprof_module *m)
 	int rc;
 
 	if (m->status != KCOVPROF_OK) {
-		fprintf(stderr, PROG ": %s: no profile written: %s\n", kp_name(m),
-		    kcovprof_strerror(m->status));
+		fprintf(stderr, PROG ": %s: no profile written: %s\n",
+		    kp_name(m), kcovprof_strerror(m->status));
 		return -1;
 	}
 	if (m->num_data == 0)
 		return 0; /* nothing of this image is instrumented */
 	if (kp_expand(kp_pattern(m), m, path, sizeof(path), &pool) != 0) {
-		fprintf(stderr, PROG ": %s: the profile file name is empty or too long\n", kp_name(m));
+		fprintf(stderr,
+		    PROG ": %s: the profile file name is empty or too long\n",
+		    kp_name(m));
 		return -1;
 	}
-	if (m->vpool != NULL && __atomic_load_n(&m->vpool->dropped, __ATOMIC_RELAXED) != 0)
-		fprintf(stderr, PROG ": %s: %llu values were not recorded: the %llu value-profile "
+	if (m->vpool != NULL &&
+	    __atomic_load_n(&m->vpool->dropped, __ATOMIC_RELAXED) != 0)
+		fprintf(stderr,
+		    PROG
+		    ": %s: %llu values were not recorded: the %llu value-profile "
 		    "nodes ran out (compile with -mllvm -vp-counters-per-site=N for more than the "
-		    "default 1 node per value site)\n", kp_name(m),
-		    (unsigned long long)__atomic_load_n(&m->vpool->dropped, __ATOMIC_RELAXED),
-		    (unsigned long long)((uintptr_t)m->vpool->end - (uintptr_t)m->sec.vnds_begin) /
-		    sizeof(struct kcovprof_vnode));
+		    "default 1 node per value site)\n",
+		    kp_name(m),
+		    (unsigned long long)__atomic_load_n(&m->vpool->dropped,
+		        __ATOMIC_RELAXED),
+		    (unsigned long long)((uintptr_t)m->vpool->end -
+		        (uintptr_t)m->sec.vnds_begin) /
+		        sizeof(struct kcovprof_vnode));
 	/* Other threads may record values meanwhile: size, write, and size
 	 * again if that was not enough. */
 	buf = NULL;
@@ -452,26 +483,30 @@ kp_write_module(const struct kcovprof_module *m)
 		free(buf);
 		buf = cap > 0 ? malloc(cap) : NULL;
 		if (buf == NULL) {
-			fprintf(stderr, PROG ": %s: out of memory for a %lld-byte profile\n", kp_name(m),
-			    (long long)size);
+			fprintf(stderr,
+			    PROG
+			    ": %s: out of memory for a %lld-byte profile\n",
+			    kp_name(m), (long long)size);
 			return -1;
 		}
 		n = kcovprof_write_buffer(m, buf, cap);
 	}
 	if (n < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", kp_name(m), kcovprof_strerror((int)n));
+		fprintf(stderr, PROG ": %s: %s\n", kp_name(m),
+		    kcovprof_strerror((int)n));
 		free(buf);
 		return -1;
 	}
 	kp_mkdirs(path);
-	rc = pool != 0 ? kp_write_merged(m, path, buf, (size_t)n) : kp_write_append(path, buf, (size_t)n);
+	rc = pool != 0 ? kp_write_merged(m, path, buf, (size_t)n) :
+	                 kp_write_append(path, buf, (size_t)n);
 	free(buf);
 	return rc;
 }
 
 /* --- Registration ----------------------------------------------------------- */
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_register(struct kcovprof_module *m)
 {
 	char name[1024];
@@ -480,7 +515,8 @@ kcovprof_register(struct kcovprof_module *m)
 	if (m == NULL)
 		return KCOVPROF_EINVAL;
 	err = kcovprof_module_init(m);
-	if (kcovprof_image_of((uint64_t)(uintptr_t)m, NULL, NULL, NULL, name, sizeof(name)) != 0)
+	if (kcovprof_image_of((uint64_t)(uintptr_t)m, NULL, NULL, NULL, name,
+	        sizeof(name)) != 0)
 		name[0] = '\0';
 	/* dlopen("./x.so") names the image relative to the directory of that
 	 * moment: keep the absolute path. */
@@ -498,14 +534,15 @@ kcovprof_register(struct kcovprof_module *m)
 		*pp = m;
 	}
 	if (err != KCOVPROF_OK)
-		fprintf(stderr, PROG ": %s: %s\n", kp_name(m), kcovprof_strerror(err));
+		fprintf(stderr, PROG ": %s: %s\n", kp_name(m),
+		    kcovprof_strerror(err));
 	else if (m->num_data != 0)
 		kp_truncate_once(m);
 	pthread_mutex_unlock(&kp_lock);
 	return err;
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 kcovprof_unregister(struct kcovprof_module *m)
 {
 	struct kcovprof_module **pp;
@@ -525,7 +562,7 @@ kcovprof_unregister(struct kcovprof_module *m)
 
 /* --- The API of kcov.profile ---------------------------------------------------- */
 
-KCOVPROF_NOINSTR static struct kcovprof_module *
+KCOV_NOINSTR static struct kcovprof_module *
 kp_find(uint64_t id)
 {
 	struct kcovprof_module *m;
@@ -535,7 +572,7 @@ kp_find(uint64_t id)
 	return m;
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_modules(struct kcovprof_info *out, int cap)
 {
 	struct kcovprof_module *m;
@@ -554,8 +591,11 @@ kcovprof_modules(struct kcovprof_info *out, int cap)
 		i->num_counters = m->num_counters;
 		i->num_bitmap_bytes = m->num_bitmap_bytes;
 		i->names_size = m->names_size;
-		i->size = m->status == KCOVPROF_OK ? (uint64_t)kcovprof_size(m) : m->size;
-		i->signature = m->status == KCOVPROF_OK ? kcovprof_signature(m) : 0;
+		i->size = m->status == KCOVPROF_OK ?
+		    (uint64_t)kcovprof_size(m) :
+		    m->size;
+		i->signature =
+		    m->status == KCOVPROF_OK ? kcovprof_signature(m) : 0;
 		i->status = m->status;
 		i->build_id_len = m->build_id_len;
 		memcpy(i->build_id, m->build_id, m->build_id_len);
@@ -565,7 +605,7 @@ kcovprof_modules(struct kcovprof_info *out, int cap)
 	return n;
 }
 
-KCOVPROF_API int64_t
+KCOV_PUBLIC int64_t
 kcovprof_snapshot(uint64_t id, void *buf, size_t cap)
 {
 	struct kcovprof_module *m;
@@ -578,7 +618,7 @@ kcovprof_snapshot(uint64_t id, void *buf, size_t cap)
 	return n;
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_reset_module(uint64_t id)
 {
 	struct kcovprof_module *m;
@@ -597,7 +637,7 @@ kcovprof_reset_module(uint64_t id)
 	return rc;
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 kcovprof_set_filename(const char *pattern)
 {
 	char *copy = pattern != NULL ? strdup(pattern) : NULL;
@@ -614,7 +654,7 @@ kcovprof_set_filename(const char *pattern)
 	pthread_mutex_unlock(&kp_lock);
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 kcovprof_set_write_at_exit(int on)
 {
 	pthread_mutex_lock(&kp_lock);
@@ -628,7 +668,7 @@ kcovprof_set_write_at_exit(int on)
 	pthread_mutex_unlock(&kp_lock);
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_write_files(void)
 {
 	struct kcovprof_module *m;
@@ -642,7 +682,7 @@ kcovprof_write_files(void)
 	return rc;
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 kcovprof_filename(uint64_t id, char *buf, size_t cap)
 {
 	struct kcovprof_module *m;
@@ -659,13 +699,13 @@ kcovprof_filename(uint64_t id, char *buf, size_t cap)
 
 /* --- compiler-rt's public entry points (clang's SourceBasedCodeCoverage.rst) --- */
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 __llvm_profile_write_file(void)
 {
 	return kcovprof_write_files();
 }
 
-KCOVPROF_API int
+KCOV_PUBLIC int
 __llvm_profile_dump(void)
 {
 	int rc = kcovprof_write_files();
@@ -676,13 +716,13 @@ __llvm_profile_dump(void)
 	return rc;
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 __llvm_profile_reset_counters(void)
 {
 	(void)kcovprof_reset_module(0);
 }
 
-KCOVPROF_API void
+KCOV_PUBLIC void
 __llvm_profile_set_filename(const char *pattern)
 {
 	kcovprof_set_filename(pattern);

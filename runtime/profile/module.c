@@ -33,14 +33,15 @@
 #include <string.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
 #ifndef KCOVPROF_EXPECT
 #define KCOVPROF_EXPECT 0
 #endif
 
-#define KP_SECTION(sec)                                                        \
-	extern char __start_##sec[] __attribute__((weak, visibility("hidden"))); \
+#define KP_SECTION(sec)                                  \
+	extern char __start_##sec[]                      \
+	    __attribute__((weak, visibility("hidden"))); \
 	extern char __stop_##sec[] __attribute__((weak, visibility("hidden")))
 
 KP_SECTION(__llvm_prf_data);
@@ -73,11 +74,14 @@ static struct kcovprof_vpool kp_vpool = {
 };
 
 /* Defined by the compiler for IR PGO and single-byte coverage only. */
-extern const uint64_t __llvm_profile_raw_version __attribute__((weak, visibility("hidden")));
+extern const uint64_t __llvm_profile_raw_version
+    __attribute__((weak, visibility("hidden")));
 /* Defined by the compiler for -fprofile-instr-generate=PATH. */
-extern const char __llvm_profile_filename[] __attribute__((weak, visibility("hidden")));
+extern const char __llvm_profile_filename[]
+    __attribute__((weak, visibility("hidden")));
 /* Defined by GNU ld and lld in every image: its ELF header, if loaded. */
-extern const ElfW(Ehdr) __ehdr_start __attribute__((weak, visibility("hidden")));
+extern const ElfW(Ehdr) __ehdr_start
+    __attribute__((weak, visibility("hidden")));
 
 /* Satisfies the driver's -u__llvm_profile_runtime (see above). */
 int __llvm_profile_runtime __attribute__((visibility("hidden"), used)) = 0;
@@ -86,27 +90,28 @@ static struct kcovprof_module kp_module;
 
 /* --- Value profiling: the compiler's entry points ----------------------------- */
 
-KCOVPROF_NOINSTR void
+KCOV_NOINSTR void
 __llvm_profile_instrument_target(uint64_t value, void *data, uint32_t index)
 {
 	kcovprof_value_target(&kp_vpool, value, data, index);
 }
 
-KCOVPROF_NOINSTR void
+KCOV_NOINSTR void
 __llvm_profile_instrument_memop(uint64_t size, void *data, uint32_t index)
 {
 	kcovprof_value_memop(&kp_vpool, size, data, index);
 }
 
 /* Not emitted by clang 14-19, but part of compiler-rt's value API. */
-KCOVPROF_NOINSTR void
-__llvm_profile_instrument_target_value(uint64_t value, void *data, uint32_t index, uint64_t count)
+KCOV_NOINSTR void
+__llvm_profile_instrument_target_value(uint64_t value, void *data,
+    uint32_t index, uint64_t count)
 {
 	kcovprof_value_add(&kp_vpool, value, data, index, count);
 }
 
 /* compiler-rt's lprofSetupValueProfiler: the same environment knob. */
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_value_setup(const struct kcovprof_module *m)
 {
 	const char *s = getenv("LLVM_VP_MAX_NUM_VALS_PER_SITE");
@@ -114,11 +119,13 @@ kp_value_setup(const struct kcovprof_module *m)
 	if (s != NULL && s[0] != '\0') {
 		long n = atol(s);
 
-		kp_vpool.max_per_site = n < 0 || n > KCOVPROF_VP_PER_SITE_MAX ? KCOVPROF_VP_PER_SITE_MAX
-		                                                                : (uint32_t)n;
+		kp_vpool.max_per_site = n < 0 || n > KCOVPROF_VP_PER_SITE_MAX ?
+		    KCOVPROF_VP_PER_SITE_MAX :
+		    (uint32_t)n;
 	}
 	if (kp_vpool.values_off == 0 && m->status == KCOVPROF_OK)
-		kp_vpool.values_off = kcovprof_values_offset((uint32_t)m->version);
+		kp_vpool.values_off =
+		    kcovprof_values_offset((uint32_t)m->version);
 }
 
 /*
@@ -126,11 +133,11 @@ kp_value_setup(const struct kcovprof_module *m)
  * binary ID section: the NT_GNU_BUILD_ID note of a PT_NOTE segment, found
  * through this image's own program headers.
  */
-KCOVPROF_NOINSTR static void
+KCOV_NOINSTR static void
 kp_build_id(struct kcovprof_module *m)
 {
 	const ElfW(Ehdr) *eh = &__ehdr_start;
-	const ElfW(Phdr) *ph;
+	const ElfW(Phdr) * ph;
 	uintptr_t bias = 0;
 	int i, have = 0;
 
@@ -153,9 +160,11 @@ kp_build_id(struct kcovprof_module *m)
 		p = (const char *)(bias + ph[i].p_vaddr);
 		end = p + ph[i].p_filesz;
 		while (p + sizeof(ElfW(Nhdr)) <= end) {
-			const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)(const void *)p;
+			const ElfW(Nhdr) *n =
+			    (const ElfW(Nhdr) *)(const void *)p;
 			const char *name = p + sizeof(*n);
-			const char *desc = name + ((n->n_namesz + align - 1) & ~(align - 1));
+			const char *desc =
+			    name + ((n->n_namesz + align - 1) & ~(align - 1));
 
 			if (desc + n->n_descsz > end)
 				break;
@@ -171,7 +180,7 @@ kp_build_id(struct kcovprof_module *m)
 	}
 }
 
-KCOVPROF_NOINSTR __attribute__((constructor)) static void
+KCOV_NOINSTR __attribute__((constructor)) static void
 kp_module_ctor(void)
 {
 	struct kcovprof_module *m = &kp_module;
@@ -189,16 +198,17 @@ kp_module_ctor(void)
 	m->sec.names_end = __stop___llvm_prf_names;
 	m->sec.vnds_begin = __start___llvm_prf_vnds;
 	m->sec.vnds_end = __stop___llvm_prf_vnds;
-	m->default_filename =
-	    __llvm_profile_filename != NULL && __llvm_profile_filename[0] != '\0'
-	    ? __llvm_profile_filename : NULL;
+	m->default_filename = __llvm_profile_filename != NULL &&
+	        __llvm_profile_filename[0] != '\0' ?
+	    __llvm_profile_filename :
+	    NULL;
 	m->vpool = &kp_vpool;
 	kp_build_id(m);
 	kcovprof_register(m);
 	kp_value_setup(m);
 }
 
-KCOVPROF_NOINSTR __attribute__((destructor)) static void
+KCOV_NOINSTR __attribute__((destructor)) static void
 kp_module_dtor(void)
 {
 	kcovprof_unregister(&kp_module);

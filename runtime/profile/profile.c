@@ -29,19 +29,19 @@
  * on the stack when streaming) and the values follow them exactly, even
  * while other threads record.
  *
- * Built without any instrumentation (CMakeLists.txt, KCOVPROF_NOINSTR): the
+ * Built without any instrumentation (CMakeLists.txt, KCOV_NOINSTR): the
  * serialiser must not count, nor trace, itself.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
 
-#define RAW_MAGIC64 0xFF6C70726F667281ULL /* 0xff "lprofr" 0x81 */
-#define RAW_MAGIC32 0xFF6C70726F665281ULL /* 0xff "lprofR" 0x81 */
-#define PTRSZ       ((uint32_t)sizeof(void *))
+#define RAW_MAGIC64   0xFF6C70726F667281ULL /* 0xff "lprofr" 0x81 */
+#define RAW_MAGIC32   0xFF6C70726F665281ULL /* 0xff "lprofR" 0x81 */
+#define PTRSZ         ((uint32_t)sizeof(void *))
 /* The low 32 bits of the version word are the version (LLVM 18+ reserve
  * the high 32 for variants; LLVM 14-17 only the top 8, a subset). */
 #define VERSION_OF(w) ((uint32_t)((w) & 0xffffffffULL))
@@ -63,7 +63,7 @@ struct kp_layout {
 	uint32_t version;
 	uint32_t rec_size;
 	uint32_t hdr_words;
-	uint32_t value_kinds;  /* IPVK_Last + 1 */
+	uint32_t value_kinds; /* IPVK_Last + 1 */
 	uint32_t off_cnt_ptr;
 	uint32_t off_bits_ptr; /* 0: none */
 	uint32_t off_num_cnts;
@@ -100,7 +100,7 @@ static const struct kp_layout kp_v10 = {
 
 #define HDR_MAX 16
 
-KCOVPROF_NOINSTR static const struct kp_layout *
+KCOV_NOINSTR static const struct kp_layout *
 kp_layout_of(uint32_t version)
 {
 	if (version == KCOVPROF_RAW_V8)
@@ -110,13 +110,13 @@ kp_layout_of(uint32_t version)
 	return NULL;
 }
 
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_pad8(uint64_t n)
 {
 	return (8 - (n & 7)) & 7;
 }
 
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_span(const void *b, const void *e)
 {
 	if (b == NULL || e == NULL || (uintptr_t)e <= (uintptr_t)b)
@@ -124,7 +124,7 @@ kp_span(const void *b, const void *e)
 	return (uint64_t)((uintptr_t)e - (uintptr_t)b);
 }
 
-KCOVPROF_PUBLIC const char *
+KCOV_PUBLIC const char *
 kcovprof_strerror(int err)
 {
 	switch (err) {
@@ -132,16 +132,16 @@ kcovprof_strerror(int err)
 		return "success";
 	case KCOVPROF_EVERSION:
 		return "the instrumented code uses a raw profile version this runtime does not write "
-		    "(it writes 8 for clang 14-17 and 10 for clang 19-22)";
+		       "(it writes 8 for clang 14-17 and 10 for clang 19-22)";
 	case KCOVPROF_EMISMATCH:
 		return "the instrumented code was built by another clang than the build expected "
-		    "(its raw profile version differs); rebuild it and link it with the same clang";
+		       "(its raw profile version differs); rebuild it and link it with the same clang";
 	case KCOVPROF_ELAYOUT:
 		return "the profile sections match no raw profile layout this runtime writes "
-		    "(a compiler older than clang 14 or newer than this runtime?)";
+		       "(a compiler older than clang 14 or newer than this runtime?)";
 	case KCOVPROF_EVARIANT:
 		return "the instrumented code uses a profile variant this runtime cannot write "
-		    "(profile correlation or temporal profiling)";
+		       "(profile correlation or temporal profiling)";
 	case KCOVPROF_ENOSPC:
 		return "the buffer is too small for the profile";
 	case KCOVPROF_EWRITE:
@@ -163,13 +163,15 @@ kcovprof_strerror(int err)
  * with counters inside the counters section (and bitmaps inside the bitmap
  * section), as the reader will compute them from the relative pointers.
  */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_layout_fits(const struct kcovprof_sections *s, const struct kp_layout *l,
     uint32_t csize)
 {
 	uint64_t dlen = kp_span(s->data_begin, s->data_end);
-	uintptr_t cb = (uintptr_t)s->cnts_begin, ce = cb + kp_span(s->cnts_begin, s->cnts_end);
-	uintptr_t bb = (uintptr_t)s->bits_begin, be = bb + kp_span(s->bits_begin, s->bits_end);
+	uintptr_t cb = (uintptr_t)s->cnts_begin,
+	          ce = cb + kp_span(s->cnts_begin, s->cnts_end);
+	uintptr_t bb = (uintptr_t)s->bits_begin,
+	          be = bb + kp_span(s->bits_begin, s->bits_end);
 	uint64_t i, n;
 
 	if (dlen == 0 || dlen % l->rec_size != 0)
@@ -180,14 +182,16 @@ kp_layout_fits(const struct kcovprof_sections *s, const struct kp_layout *l,
 	for (i = 0; i < n; i++) {
 		const char *r = s->data_begin + i * l->rec_size;
 		uint32_t nc = *(const kp_u32 *)(r + l->off_num_cnts);
-		uintptr_t c = (uintptr_t)r + (uintptr_t)*(const kp_iptr *)(r + l->off_cnt_ptr);
+		uintptr_t c = (uintptr_t)r +
+		    (uintptr_t)*(const kp_iptr *)(r + l->off_cnt_ptr);
 
 		if (nc == 0 || c < cb || c >= ce || (c - cb) % csize != 0 ||
 		    (uint64_t)nc * csize > ce - c)
 			return 0;
 		if (l->off_num_bits != 0) {
 			uint32_t nb = *(const kp_u32 *)(r + l->off_num_bits);
-			uintptr_t b = (uintptr_t)r + (uintptr_t)*(const kp_iptr *)(r + l->off_bits_ptr);
+			uintptr_t b = (uintptr_t)r +
+			    (uintptr_t)*(const kp_iptr *)(r + l->off_bits_ptr);
 
 			if (nb != 0 && (b < bb || b >= be || nb > be - b))
 				return 0;
@@ -198,9 +202,10 @@ kp_layout_fits(const struct kcovprof_sections *s, const struct kp_layout *l,
 
 /* --- Value data ------------------------------------------------------------ */
 
-#define VP_SITE_MAX 255 /* a site count is one byte (INSTR_PROF_MAX_NUM_VAL_PER_SITE) */
+/* a site count is one byte (INSTR_PROF_MAX_NUM_VAL_PER_SITE) */
+#define VP_SITE_MAX 255
 
-KCOVPROF_NOINSTR static uint32_t
+KCOV_NOINSTR static uint32_t
 kp_sites(const char *r, const struct kp_layout *l, uint32_t kind)
 {
 	return ((const kp_u16 *)(r + l->off_vsites))[kind];
@@ -208,7 +213,7 @@ kp_sites(const char *r, const struct kp_layout *l, uint32_t kind)
 
 /* A ValueProfRecord without its values: Kind, NumValueSites, the site
  * counts padded to 8. */
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_vrec_hdr(uint64_t ns)
 {
 	return (8 + ns + 7) & ~7ULL;
@@ -216,14 +221,15 @@ kp_vrec_hdr(uint64_t ns)
 
 /* The value-site list heads of record r, all kinds back to back (NULL if
  * the compiler gave it none). */
-KCOVPROF_NOINSTR static struct kcovprof_vnode *const *
+KCOV_NOINSTR static struct kcovprof_vnode *const *
 kp_heads(const char *r, const struct kp_layout *l)
 {
-	return *(struct kcovprof_vnode *const *const *)(const void *)(r + l->off_values);
+	return *(struct kcovprof_vnode *const *const *)(const void *)(r +
+	    l->off_values);
 }
 
 /* The values of site j now: its list's length, at most 255. */
-KCOVPROF_NOINSTR static uint32_t
+KCOV_NOINSTR static uint32_t
 kp_site_len(struct kcovprof_vnode *const *heads, uint64_t j)
 {
 	const struct kcovprof_vnode *v;
@@ -231,14 +237,15 @@ kp_site_len(struct kcovprof_vnode *const *heads, uint64_t j)
 
 	if (heads == NULL)
 		return 0;
-	for (v = __atomic_load_n(&heads[j], __ATOMIC_ACQUIRE); v != NULL && n < VP_SITE_MAX;
+	for (v = __atomic_load_n(&heads[j], __ATOMIC_ACQUIRE);
+	    v != NULL && n < VP_SITE_MAX;
 	    v = __atomic_load_n(&v->next, __ATOMIC_ACQUIRE))
 		n++;
 	return n;
 }
 
 /* Bytes of record r's value blob with no values recorded (0: no sites). */
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_vp_empty_size(const char *r, const struct kp_layout *l)
 {
 	uint64_t size = 0;
@@ -251,7 +258,7 @@ kp_vp_empty_size(const char *r, const struct kp_layout *l)
 }
 
 /* Bytes of record r's value blob now. */
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_vp_size_now(const char *r, const struct kp_layout *l)
 {
 	struct kcovprof_vnode *const *heads = kp_heads(r, l);
@@ -269,19 +276,27 @@ kp_vp_size_now(const char *r, const struct kp_layout *l)
 }
 
 /* The first c values of the list at *head, as { Value, Count } pairs. */
-KCOVPROF_NOINSTR static int
-kp_vp_emit_site(struct kcovprof_vnode *const *head, uint32_t c, kcovprof_write_fn fn, void *ctx)
+KCOV_NOINSTR static int
+kp_vp_emit_site(struct kcovprof_vnode *const *head, uint32_t c,
+    kcovprof_write_fn fn, void *ctx)
 {
-	const struct kcovprof_vnode *v = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+	const struct kcovprof_vnode *v =
+	    __atomic_load_n(head, __ATOMIC_ACQUIRE);
 	uint64_t pairs[2 * 16];
 	uint32_t i = 0, k;
 
 	while (i < c) {
 		for (k = 0; k < 16 && i < c; k++, i++) {
 			/* Never NULL: the list had c nodes and lists only grow. */
-			pairs[2 * k] = v != NULL ? __atomic_load_n(&v->value, __ATOMIC_RELAXED) : 0;
-			pairs[2 * k + 1] = v != NULL ? __atomic_load_n(&v->count, __ATOMIC_RELAXED) : 0;
-			v = v != NULL ? __atomic_load_n(&v->next, __ATOMIC_ACQUIRE) : NULL;
+			pairs[2 * k] = v != NULL ?
+			    __atomic_load_n(&v->value, __ATOMIC_RELAXED) :
+			    0;
+			pairs[2 * k + 1] = v != NULL ?
+			    __atomic_load_n(&v->count, __ATOMIC_RELAXED) :
+			    0;
+			v = v != NULL ?
+			    __atomic_load_n(&v->next, __ATOMIC_ACQUIRE) :
+			    NULL;
 		}
 		if (fn(ctx, pairs, k * 16))
 			return 1;
@@ -290,8 +305,9 @@ kp_vp_emit_site(struct kcovprof_vnode *const *head, uint32_t c, kcovprof_write_f
 }
 
 /* Record r's value blob through fn, its site counts kept on the stack. */
-KCOVPROF_NOINSTR static int
-kp_vp_stream(const char *r, const struct kp_layout *l, kcovprof_write_fn fn, void *ctx)
+KCOV_NOINSTR static int
+kp_vp_stream(const char *r, const struct kp_layout *l, kcovprof_write_fn fn,
+    void *ctx)
 {
 	uint8_t cnt[KCOVPROF_VP_STREAM_SITES];
 	struct kcovprof_vnode *const *heads = kp_heads(r, l);
@@ -304,7 +320,8 @@ kp_vp_stream(const char *r, const struct kp_layout *l, kcovprof_write_fn fn, voi
 		uint32_t ns = kp_sites(r, l, k);
 
 		nk += ns != 0;
-		for (j = 0; j < ns && base + j < KCOVPROF_VP_STREAM_SITES; j++) {
+		for (j = 0; j < ns && base + j < KCOVPROF_VP_STREAM_SITES;
+		    j++) {
 			cnt[base + j] = (uint8_t)kp_site_len(heads, base + j);
 			total += 16 * (uint64_t)cnt[base + j];
 		}
@@ -317,25 +334,31 @@ kp_vp_stream(const char *r, const struct kp_layout *l, kcovprof_write_fn fn, voi
 	base = 0;
 	for (k = 0; k < l->value_kinds; k++) {
 		uint32_t ns = kp_sites(r, l, k);
-		uint64_t kept = base >= KCOVPROF_VP_STREAM_SITES ? 0
-		    : ns < KCOVPROF_VP_STREAM_SITES - base ? ns : KCOVPROF_VP_STREAM_SITES - base;
+		uint64_t kept = base >= KCOVPROF_VP_STREAM_SITES ?
+		    0 :
+		    ns < KCOVPROF_VP_STREAM_SITES - base ?
+		    ns :
+		    KCOVPROF_VP_STREAM_SITES - base;
 
 		if (ns == 0)
 			continue;
 		hdr[0] = k;
 		hdr[1] = ns;
-		if (fn(ctx, hdr, 8) || (kept != 0 && fn(ctx, cnt + base, kept)) ||
+		if (fn(ctx, hdr, 8) ||
+		    (kept != 0 && fn(ctx, cnt + base, kept)) ||
 		    fn(ctx, NULL, kp_vrec_hdr(ns) - 8 - kept))
 			return 1;
 		for (j = 0; j < kept; j++)
-			if (cnt[base + j] != 0 && kp_vp_emit_site(&heads[base + j], cnt[base + j], fn, ctx))
+			if (cnt[base + j] != 0 &&
+			    kp_vp_emit_site(&heads[base + j], cnt[base + j], fn,
+			        ctx))
 				return 1;
 		base += ns;
 	}
 	return 0;
 }
 
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_bid_block(const struct kcovprof_module *m)
 {
 	if (m->build_id_len == 0)
@@ -343,7 +366,7 @@ kp_bid_block(const struct kcovprof_module *m)
 	return 8 + m->build_id_len + kp_pad8(m->build_id_len);
 }
 
-KCOVPROF_PUBLIC int
+KCOV_PUBLIC int
 kcovprof_module_init(struct kcovprof_module *m)
 {
 	const struct kcovprof_sections *s;
@@ -352,7 +375,8 @@ kcovprof_module_init(struct kcovprof_module *m)
 	uint32_t csize = 8, v;
 	int err = KCOVPROF_OK;
 
-	if (m == NULL || m->abi != KCOVPROF_MODULE_ABI || m->build_id_len > KCOVPROF_BUILD_ID_MAX)
+	if (m == NULL || m->abi != KCOVPROF_MODULE_ABI ||
+	    m->build_id_len > KCOVPROF_BUILD_ID_MAX)
 		return KCOVPROF_EINVAL;
 	s = &m->sec;
 	m->version = 0;
@@ -364,7 +388,9 @@ kcovprof_module_init(struct kcovprof_module *m)
 	if (m->raw_version_var != NULL) {
 		word = *m->raw_version_var;
 		v = VERSION_OF(word);
-		if (word & (KCOVPROF_VARIANT_DBG_CORRELATE | KCOVPROF_VARIANT_TEMPORAL))
+		if (word &
+		    (KCOVPROF_VARIANT_DBG_CORRELATE |
+		        KCOVPROF_VARIANT_TEMPORAL))
 			err = KCOVPROF_EVARIANT;
 		else if (kp_layout_of(v) == NULL)
 			err = KCOVPROF_EVERSION;
@@ -391,17 +417,21 @@ kcovprof_module_init(struct kcovprof_module *m)
 	} else if (v != 0) {
 		l = kp_layout_of(v);
 		if (!kp_layout_fits(s, l, csize)) {
-			const struct kp_layout *o = l == &kp_v8 ? &kp_v10 : &kp_v8;
+			const struct kp_layout *o =
+			    l == &kp_v8 ? &kp_v10 : &kp_v8;
 
 			m->version = word;
-			return m->status = kp_layout_fits(s, o, csize) ? KCOVPROF_EMISMATCH
-			                                                : KCOVPROF_ELAYOUT;
+			return m->status = kp_layout_fits(s, o, csize) ?
+			    KCOVPROF_EMISMATCH :
+			    KCOVPROF_ELAYOUT;
 		}
 	} else {
-		int f8 = kp_layout_fits(s, &kp_v8, csize), f10 = kp_layout_fits(s, &kp_v10, csize);
+		int f8 = kp_layout_fits(s, &kp_v8, csize),
+		    f10 = kp_layout_fits(s, &kp_v10, csize);
 
 		if (f8 == f10)
-			return m->status = KCOVPROF_ELAYOUT; /* neither, or (never seen) both */
+			/* neither, or (never seen) both */
+			return m->status = KCOVPROF_ELAYOUT;
 		l = f8 ? &kp_v8 : &kp_v10;
 		word = l->version;
 	}
@@ -410,14 +440,18 @@ kcovprof_module_init(struct kcovprof_module *m)
 	m->record_size = l->rec_size;
 	m->counter_size = csize;
 	m->num_data = kp_span(s->data_begin, s->data_end) / l->rec_size;
-	m->num_counters = (kp_span(s->cnts_begin, s->cnts_end) + csize - 1) / csize;
-	m->num_bitmap_bytes = l->off_num_bits != 0 ? kp_span(s->bits_begin, s->bits_end) : 0;
+	m->num_counters =
+	    (kp_span(s->cnts_begin, s->cnts_end) + csize - 1) / csize;
+	m->num_bitmap_bytes =
+	    l->off_num_bits != 0 ? kp_span(s->bits_begin, s->bits_end) : 0;
 	m->names_size = kp_span(s->names_begin, s->names_end);
 	for (i = 0; i < m->num_data; i++)
-		m->vp_size += kp_vp_empty_size(s->data_begin + i * l->rec_size, l);
+		m->vp_size +=
+		    kp_vp_empty_size(s->data_begin + i * l->rec_size, l);
 	cbytes = m->num_counters * csize;
-	m->size = l->hdr_words * 8 + kp_bid_block(m) + m->num_data * l->rec_size +
-	    cbytes + kp_pad8(cbytes) + m->names_size + kp_pad8(m->names_size) + m->vp_size;
+	m->size = l->hdr_words * 8 + kp_bid_block(m) +
+	    m->num_data * l->rec_size + cbytes + kp_pad8(cbytes) +
+	    m->names_size + kp_pad8(m->names_size) + m->vp_size;
 	if (l->off_num_bits != 0)
 		m->size += m->num_bitmap_bytes + kp_pad8(m->num_bitmap_bytes);
 	return m->status = KCOVPROF_OK;
@@ -425,47 +459,52 @@ kcovprof_module_init(struct kcovprof_module *m)
 
 /* --- Serialisation -------------------------------------------------------- */
 
-KCOVPROF_NOINSTR static const struct kp_layout *
+KCOV_NOINSTR static const struct kp_layout *
 kp_ready(const struct kcovprof_module *m)
 {
-	if (m == NULL || m->abi != KCOVPROF_MODULE_ABI || m->status != KCOVPROF_OK)
+	if (m == NULL || m->abi != KCOVPROF_MODULE_ABI ||
+	    m->status != KCOVPROF_OK)
 		return NULL;
 	return kp_layout_of(VERSION_OF(m->version));
 }
 
-KCOVPROF_NOINSTR static uint32_t
-kp_header(const struct kcovprof_module *m, const struct kp_layout *l, uint64_t *h)
+KCOV_NOINSTR static uint32_t
+kp_header(const struct kcovprof_module *m, const struct kp_layout *l,
+    uint64_t *h)
 {
 	const struct kcovprof_sections *s = &m->sec;
 	uint64_t cbytes = m->num_counters * m->counter_size;
-	uint64_t ddelta = (uint64_t)((uintptr_t)s->cnts_begin - (uintptr_t)s->data_begin);
+	uint64_t ddelta =
+	    (uint64_t)((uintptr_t)s->cnts_begin - (uintptr_t)s->data_begin);
 	uint32_t n = 0;
 
 	h[n++] = sizeof(void *) == 8 ? RAW_MAGIC64 : RAW_MAGIC32;
 	h[n++] = m->version;
 	h[n++] = kp_bid_block(m);
 	h[n++] = m->num_data;
-	h[n++] = 0;                    /* PaddingBytesBeforeCounters (continuous mode only) */
+	h[n++] = 0; /* PaddingBytesBeforeCounters (continuous mode only) */
 	h[n++] = m->num_counters;
-	h[n++] = kp_pad8(cbytes);      /* PaddingBytesAfterCounters */
+	h[n++] = kp_pad8(cbytes); /* PaddingBytesAfterCounters */
 	if (l->version >= 10) {
 		h[n++] = m->num_bitmap_bytes;
 		h[n++] = kp_pad8(m->num_bitmap_bytes);
 	}
 	h[n++] = m->names_size;
-	h[n++] = ddelta;               /* CountersDelta: counters - data */
+	h[n++] = ddelta; /* CountersDelta: counters - data */
 	if (l->version >= 10)
-		h[n++] = (uint64_t)((uintptr_t)s->bits_begin - (uintptr_t)s->data_begin);
-	h[n++] = (uint64_t)(uintptr_t)s->names_begin; /* NamesDelta: only sanity-checked */
+		h[n++] = (uint64_t)((uintptr_t)s->bits_begin -
+		    (uintptr_t)s->data_begin);
+	/* NamesDelta: only sanity-checked */
+	h[n++] = (uint64_t)(uintptr_t)s->names_begin;
 	if (l->version >= 10) {
-		h[n++] = 0;            /* NumVTables */
-		h[n++] = 0;            /* VNamesSize */
+		h[n++] = 0; /* NumVTables */
+		h[n++] = 0; /* VNamesSize */
 	}
-	h[n++] = l->value_kinds - 1;   /* ValueKindLast */
+	h[n++] = l->value_kinds - 1; /* ValueKindLast */
 	return n;
 }
 
-KCOVPROF_PUBLIC int64_t
+KCOV_PUBLIC int64_t
 kcovprof_size(const struct kcovprof_module *m)
 {
 	const struct kp_layout *l = kp_ready(m);
@@ -484,9 +523,9 @@ kcovprof_size(const struct kcovprof_module *m)
 #define CHUNK 32 /* counters copied per call of the sink */
 
 /* Everything up to the value data. */
-KCOVPROF_NOINSTR static int
-kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l, kcovprof_write_fn fn,
-    void *ctx)
+KCOV_NOINSTR static int
+kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l,
+    kcovprof_write_fn fn, void *ctx)
 {
 	const struct kcovprof_sections *s = &m->sec;
 	uint64_t h[HDR_MAX], i, j, n;
@@ -502,7 +541,8 @@ kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l, kcovp
 		    fn(ctx, NULL, kp_pad8(len)))
 			return KCOVPROF_EWRITE;
 	}
-	if (m->num_data != 0 && fn(ctx, s->data_begin, m->num_data * l->rec_size))
+	if (m->num_data != 0 &&
+	    fn(ctx, s->data_begin, m->num_data * l->rec_size))
 		return KCOVPROF_EWRITE;
 
 	/* Counters: one single-copy-atomic load each, so a counter being
@@ -514,7 +554,8 @@ kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l, kcovp
 
 		for (i = 0; i < n; i += j) {
 			for (j = 0; j < CHUNK && i + j < n; j++)
-				tmp[j] = __atomic_load_n(&c[i + j], __ATOMIC_RELAXED);
+				tmp[j] = __atomic_load_n(&c[i + j],
+				    __ATOMIC_RELAXED);
 			if (fn(ctx, tmp, j * 8))
 				return KCOVPROF_EWRITE;
 		}
@@ -524,7 +565,8 @@ kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l, kcovp
 
 		for (i = 0; i < n; i += j) {
 			for (j = 0; j < sizeof(tmp) && i + j < n; j++)
-				tmp[j] = __atomic_load_n(&c[i + j], __ATOMIC_RELAXED);
+				tmp[j] = __atomic_load_n(&c[i + j],
+				    __ATOMIC_RELAXED);
 			if (fn(ctx, tmp, j))
 				return KCOVPROF_EWRITE;
 		}
@@ -539,7 +581,8 @@ kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l, kcovp
 		n = m->num_bitmap_bytes;
 		for (i = 0; i < n; i += j) {
 			for (j = 0; j < sizeof(tmp) && i + j < n; j++)
-				tmp[j] = __atomic_load_n(&b[i + j], __ATOMIC_RELAXED);
+				tmp[j] = __atomic_load_n(&b[i + j],
+				    __ATOMIC_RELAXED);
 			if (fn(ctx, tmp, j))
 				return KCOVPROF_EWRITE;
 		}
@@ -554,7 +597,7 @@ kp_write_fixed(const struct kcovprof_module *m, const struct kp_layout *l, kcovp
 	return KCOVPROF_OK;
 }
 
-KCOVPROF_PUBLIC int
+KCOV_PUBLIC int
 kcovprof_write(const struct kcovprof_module *m, kcovprof_write_fn fn, void *ctx)
 {
 	const struct kp_layout *l = kp_ready(m);
@@ -562,13 +605,15 @@ kcovprof_write(const struct kcovprof_module *m, kcovprof_write_fn fn, void *ctx)
 	int err;
 
 	if (l == NULL || fn == NULL)
-		return m != NULL && m->status != KCOVPROF_OK ? m->status : KCOVPROF_EINVAL;
+		return m != NULL && m->status != KCOVPROF_OK ? m->status :
+		                                               KCOVPROF_EINVAL;
 	err = kp_write_fixed(m, l, fn, ctx);
 	if (err != KCOVPROF_OK)
 		return err;
 	/* One ValueProfData per record with value sites, as the reader expects. */
 	for (i = 0; m->vp_size != 0 && i < m->num_data; i++)
-		if (kp_vp_stream(m->sec.data_begin + i * l->rec_size, l, fn, ctx))
+		if (kp_vp_stream(m->sec.data_begin + i * l->rec_size, l, fn,
+		        ctx))
 			return KCOVPROF_EWRITE;
 	return KCOVPROF_OK;
 }
@@ -578,7 +623,7 @@ struct kp_buf {
 	size_t left;
 };
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_buf_write(void *ctx, const void *data, size_t len)
 {
 	struct kp_buf *b = ctx;
@@ -604,7 +649,7 @@ kp_buf_write(void *ctx, const void *data, size_t len)
  * it belongs in the output, then that many values written: consistent
  * whatever other threads record meanwhile, for any number of sites.
  */
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_vp_buffer(const char *r, const struct kp_layout *l, struct kp_buf *b)
 {
 	struct kcovprof_vnode *const *heads = kp_heads(r, l);
@@ -631,7 +676,9 @@ kp_vp_buffer(const char *r, const struct kp_layout *l, struct kp_buf *b)
 		for (j = 0; j < ns; j++)
 			cnt[j] = (uint8_t)kp_site_len(heads, base + j);
 		for (j = 0; j < ns; j++)
-			if (cnt[j] != 0 && kp_vp_emit_site(&heads[base + j], cnt[j], kp_buf_write, b))
+			if (cnt[j] != 0 &&
+			    kp_vp_emit_site(&heads[base + j], cnt[j],
+			        kp_buf_write, b))
 				return 1;
 		base += ns;
 	}
@@ -640,7 +687,7 @@ kp_vp_buffer(const char *r, const struct kp_layout *l, struct kp_buf *b)
 	return 0;
 }
 
-KCOVPROF_PUBLIC int64_t
+KCOV_PUBLIC int64_t
 kcovprof_write_buffer(const struct kcovprof_module *m, void *buf, size_t cap)
 {
 	const struct kp_layout *l = kp_ready(m);
@@ -649,8 +696,10 @@ kcovprof_write_buffer(const struct kcovprof_module *m, void *buf, size_t cap)
 	int err;
 
 	if (l == NULL)
-		return m != NULL && m->abi == KCOVPROF_MODULE_ABI && m->status != KCOVPROF_OK ? m->status
-		                                                                          : KCOVPROF_EINVAL;
+		return m != NULL && m->abi == KCOVPROF_MODULE_ABI &&
+		        m->status != KCOVPROF_OK ?
+		    m->status :
+		    KCOVPROF_EINVAL;
 	if (buf == NULL || m->size > cap)
 		return KCOVPROF_ENOSPC;
 	err = kp_write_fixed(m, l, kp_buf_write, &b);
@@ -662,14 +711,15 @@ kcovprof_write_buffer(const struct kcovprof_module *m, void *buf, size_t cap)
 	return (int64_t)(cap - b.left);
 }
 
-KCOVPROF_PUBLIC int
+KCOV_PUBLIC int
 kcovprof_reset(struct kcovprof_module *m)
 {
 	const struct kp_layout *l = kp_ready(m);
 	uint64_t i;
 
 	if (l == NULL)
-		return m != NULL && m->status != KCOVPROF_OK ? m->status : KCOVPROF_EINVAL;
+		return m != NULL && m->status != KCOVPROF_OK ? m->status :
+		                                               KCOVPROF_EINVAL;
 	if (m->counter_size == 8) {
 		uint64_t *c = (uint64_t *)(void *)m->sec.cnts_begin;
 
@@ -678,10 +728,12 @@ kcovprof_reset(struct kcovprof_module *m)
 	} else {
 		/* Single-byte coverage: 0 means "covered", the idle value is 0xff. */
 		for (i = 0; i < m->num_counters; i++)
-			__atomic_store_n((uint8_t *)&m->sec.cnts_begin[i], 0xff, __ATOMIC_RELAXED);
+			__atomic_store_n((uint8_t *)&m->sec.cnts_begin[i], 0xff,
+			    __ATOMIC_RELAXED);
 	}
 	for (i = 0; i < m->num_bitmap_bytes; i++)
-		__atomic_store_n((uint8_t *)&m->sec.bits_begin[i], 0, __ATOMIC_RELAXED);
+		__atomic_store_n((uint8_t *)&m->sec.bits_begin[i], 0,
+		    __ATOMIC_RELAXED);
 	/* Value counts: zeroed, the values kept (compiler-rt's reset). */
 	for (i = 0; m->vp_size != 0 && i < m->num_data; i++) {
 		const char *r = m->sec.data_begin + i * l->rec_size;
@@ -694,9 +746,11 @@ kcovprof_reset(struct kcovprof_module *m)
 		for (j = 0; heads != NULL && j < ns; j++) {
 			struct kcovprof_vnode *v;
 
-			for (v = __atomic_load_n(&heads[j], __ATOMIC_ACQUIRE); v != NULL;
+			for (v = __atomic_load_n(&heads[j], __ATOMIC_ACQUIRE);
+			    v != NULL;
 			    v = __atomic_load_n(&v->next, __ATOMIC_ACQUIRE))
-				__atomic_store_n(&v->count, 0, __ATOMIC_RELAXED);
+				__atomic_store_n(&v->count, 0,
+				    __ATOMIC_RELAXED);
 		}
 	}
 	return KCOVPROF_OK;
@@ -712,9 +766,9 @@ kcovprof_reset(struct kcovprof_module *m)
  * replace or wear down the first least-counted value.  `room`: whether a
  * pair may be appended in the output.  Returns 1 if out of room.
  */
-KCOVPROF_NOINSTR static int
-kp_merge_value(uint8_t *site, uint32_t *n, uint64_t value, uint64_t count, uint32_t max,
-    uint64_t *budget, int room)
+KCOV_NOINSTR static int
+kp_merge_value(uint8_t *site, uint32_t *n, uint64_t value, uint64_t count,
+    uint32_t max, uint64_t *budget, int room)
 {
 	kp_u64 *pair = (kp_u64 *)(void *)site, *min = NULL;
 	uint64_t min_count = UINT64_MAX;
@@ -759,9 +813,9 @@ kp_merge_value(uint8_t *site, uint32_t *n, uint64_t value, uint64_t count, uint3
  * for record r: its size, or 0 if malformed.  Each kind's record is checked
  * against r's value sites; *vals[k] gets the offset of kind k's record.
  */
-KCOVPROF_NOINSTR static uint64_t
-kp_vp_parse(const uint8_t *buf, uint64_t len, uint64_t off, const char *r, const struct kp_layout *l,
-    uint64_t *krec)
+KCOV_NOINSTR static uint64_t
+kp_vp_parse(const uint8_t *buf, uint64_t len, uint64_t off, const char *r,
+    const struct kp_layout *l, uint64_t *krec)
 {
 	uint64_t total, pos, j, nv;
 	uint32_t k, nk = 0;
@@ -781,7 +835,8 @@ kp_vp_parse(const uint8_t *buf, uint64_t len, uint64_t off, const char *r, const
 
 		if (ns == 0)
 			continue;
-		if (off + total - pos < kp_vrec_hdr(ns) || h[0] != k || h[1] != ns)
+		if (off + total - pos < kp_vrec_hdr(ns) || h[0] != k ||
+		    h[1] != ns)
 			return 0;
 		krec[k] = pos;
 		for (j = 0, nv = 0; j < ns; j++)
@@ -794,7 +849,7 @@ kp_vp_parse(const uint8_t *buf, uint64_t len, uint64_t off, const char *r, const
 	return pos == off + total ? total : 0;
 }
 
-KCOVPROF_PUBLIC int64_t
+KCOV_PUBLIC int64_t
 kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
     const void *src, size_t src_len, void *out, size_t out_cap)
 {
@@ -811,34 +866,42 @@ kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
 	if (dst_len < fixed)
 		return KCOVPROF_EINVAL;
 	hw = l->hdr_words;
-	if (src_len < hw * 8 || sh[0] != dh[0] || VERSION_OF(sh[1]) != l->version)
+	if (src_len < hw * 8 || sh[0] != dh[0] ||
+	    VERSION_OF(sh[1]) != l->version)
 		return KCOVPROF_EFORMAT;
 	/* Every header word but the three addresses (CountersDelta, BitmapDelta,
 	 * NamesDelta: the same binary may load elsewhere) must be equal. */
 	for (w = 0; w < hw; w++) {
-		int addr = l->version >= 10 ? (w == 10 || w == 11 || w == 12) : (w == 8 || w == 9);
+		int addr = l->version >= 10 ? (w == 10 || w == 11 || w == 12) :
+		                              (w == 8 || w == 9);
 
 		if (!addr && sh[w] != dh[w])
 			return KCOVPROF_EINCOMPAT;
 	}
 	if (src_len < fixed)
-		return KCOVPROF_EFORMAT; /* the same header, fewer bytes: truncated */
+		/* the same header, fewer bytes: truncated */
+		return KCOVPROF_EFORMAT;
 	off = hw * 8;
 	for (i = 0; i < kp_bid_block(m); i++)
 		if (sb[off + i] != db[off + i])
 			return KCOVPROF_EINCOMPAT;
 	off += kp_bid_block(m);
 	for (i = 0; i < m->num_data; i++) {
-		const uint8_t *a = sb + off + i * l->rec_size, *b = db + off + i * l->rec_size;
+		const uint8_t *a = sb + off + i * l->rec_size,
+		              *b = db + off + i * l->rec_size;
 
-		if (*(const kp_u64 *)a != *(const kp_u64 *)b ||                 /* NameRef */
-		    *(const kp_u64 *)(a + 8) != *(const kp_u64 *)(b + 8) ||     /* FuncHash */
-		    *(const kp_u32 *)(a + l->off_num_cnts) != *(const kp_u32 *)(b + l->off_num_cnts) ||
+		/* NameRef, FuncHash, NumCounters and (v10) NumBitmapBytes. */
+		if (*(const kp_u64 *)a != *(const kp_u64 *)b ||
+		    *(const kp_u64 *)(a + 8) != *(const kp_u64 *)(b + 8) ||
+		    *(const kp_u32 *)(a + l->off_num_cnts) !=
+		        *(const kp_u32 *)(b + l->off_num_cnts) ||
 		    (l->off_num_bits != 0 &&
-		     *(const kp_u32 *)(a + l->off_num_bits) != *(const kp_u32 *)(b + l->off_num_bits)))
+		        *(const kp_u32 *)(a + l->off_num_bits) !=
+		            *(const kp_u32 *)(b + l->off_num_bits)))
 			return KCOVPROF_EINCOMPAT;
 		for (k = 0; k < l->value_kinds; k++)
-			if (kp_sites((const char *)a, l, k) != kp_sites((const char *)b, l, k))
+			if (kp_sites((const char *)a, l, k) !=
+			    kp_sites((const char *)b, l, k))
 				return KCOVPROF_EINCOMPAT;
 	}
 	if (out_cap < fixed)
@@ -846,10 +909,12 @@ kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
 	for (i = 0; i < fixed; i++)
 		ob[i] = db[i];
 	cnt_off = off + m->num_data * l->rec_size;
-	bits_off = cnt_off + m->num_counters * m->counter_size + kp_pad8(m->num_counters * m->counter_size);
+	bits_off = cnt_off + m->num_counters * m->counter_size +
+	    kp_pad8(m->num_counters * m->counter_size);
 	if (m->counter_size == 8) {
 		for (i = 0; i < m->num_counters; i++)
-			((kp_u64 *)(void *)(ob + cnt_off))[i] += ((const kp_u64 *)(const void *)(sb + cnt_off))[i];
+			((kp_u64 *)(void *)(ob + cnt_off))[i] +=
+			    ((const kp_u64 *)(const void *)(sb + cnt_off))[i];
 	} else {
 		for (i = 0; i < m->num_counters; i++)
 			ob[cnt_off + i] &= sb[cnt_off + i];
@@ -861,10 +926,12 @@ kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
 	budget = UINT64_MAX;
 	if (m->vpool != NULL) {
 		/* kcovprof_vpool_free(), without a call into value.c */
-		uintptr_t cur = (uintptr_t)__atomic_load_n(&m->vpool->cur, __ATOMIC_RELAXED);
+		uintptr_t cur = (uintptr_t)__atomic_load_n(&m->vpool->cur,
+		    __ATOMIC_RELAXED);
 		uintptr_t end = (uintptr_t)m->vpool->end;
 
-		budget = cur < end ? (end - cur) / sizeof(struct kcovprof_vnode) : 0;
+		budget =
+		    cur < end ? (end - cur) / sizeof(struct kcovprof_vnode) : 0;
 	}
 	max = m->vpool != NULL ? m->vpool->max_per_site : KCOVPROF_VP_PER_SITE;
 	dp = sp = op = fixed;
@@ -915,10 +982,14 @@ kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
 					site[v] = dv[v];
 				dv += 16 * n;
 				for (v = 0; v < sc[j]; v++, sv += 16) {
-					const kp_u64 *pair = (const kp_u64 *)(const void *)sv;
+					const kp_u64 *pair =
+					    (const kp_u64 *)(const void *)sv;
 
-					if (kp_merge_value(site, &n, pair[0], pair[1], max, &budget,
-					    out_cap - op - 16 * (uint64_t)n >= 16))
+					if (kp_merge_value(site, &n, pair[0],
+					        pair[1], max, &budget,
+					        out_cap - op -
+					                16 * (uint64_t)n >=
+					            16))
 						return KCOVPROF_ENOSPC;
 				}
 				oc[j] = (uint8_t)n;
@@ -931,11 +1002,12 @@ kcovprof_merge(const struct kcovprof_module *m, const void *dst, size_t dst_len,
 		sp += stot;
 	}
 	if (sp != src_len)
-		return KCOVPROF_EFORMAT; /* bytes after the profile: not one image's file */
+		/* bytes after the profile: not one image's file */
+		return KCOVPROF_EFORMAT;
 	return (int64_t)op;
 }
 
-KCOVPROF_PUBLIC uint64_t
+KCOV_PUBLIC uint64_t
 kcovprof_signature(const struct kcovprof_module *m)
 {
 	/*
@@ -958,10 +1030,11 @@ kcovprof_signature(const struct kcovprof_module *m)
 	 * not bytes / 24 but a large number, and %m's names depend on it.
 	 */
 	vnodes = kp_span(m->sec.vnds_begin, m->sec.vnds_end);
-	vnodes = sizeof(struct kcovprof_vnode) == 24 ? (vnodes >> 3) * 0xAAAAAAAAAAAAAAABULL
-	                                             : vnodes / sizeof(struct kcovprof_vnode);
+	vnodes = sizeof(struct kcovprof_vnode) == 24 ?
+	    (vnodes >> 3) * 0xAAAAAAAAAAAAAAABULL :
+	    vnodes / sizeof(struct kcovprof_vnode);
 	first = m->num_data > 0 ? *(const kp_u64 *)m->sec.data_begin : 0;
-	return (m->names_size << 40) + (m->num_counters << 30) + (m->num_data << 20) +
-	    (vnodes << 10) + first + m->version +
+	return (m->names_size << 40) + (m->num_counters << 30) +
+	    (m->num_data << 20) + (vnodes << 10) + first + m->version +
 	    (sizeof(void *) == 8 ? RAW_MAGIC64 : RAW_MAGIC32);
 }

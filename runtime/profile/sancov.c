@@ -18,11 +18,11 @@
 #include <stdint.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
 
 /* compiler-rt's StackTrace::GetPreviousInstructionPc. */
-KCOVPROF_NOINSTR static uint64_t
+KCOV_NOINSTR static uint64_t
 kp_prev_insn(uint64_t pc)
 {
 #if defined(__arm__)
@@ -38,7 +38,7 @@ kp_prev_insn(uint64_t pc)
 #endif
 }
 
-KCOVPROF_PUBLIC int64_t
+KCOV_PUBLIC int64_t
 kcovprof_sancov_size(const uint64_t *pcs, size_t n, uint64_t lo, uint64_t hi)
 {
 	int64_t size = 8;
@@ -54,7 +54,7 @@ kcovprof_sancov_size(const uint64_t *pcs, size_t n, uint64_t lo, uint64_t hi)
 
 #define CHUNK 64
 
-KCOVPROF_PUBLIC int
+KCOV_PUBLIC int
 kcovprof_sancov_write(const uint64_t *pcs, size_t n, uint64_t lo, uint64_t hi,
     uint64_t bias, kcovprof_write_fn fn, void *ctx)
 {
@@ -84,7 +84,7 @@ struct kp_sbuf {
 	size_t left;
 };
 
-KCOVPROF_NOINSTR static int
+KCOV_NOINSTR static int
 kp_sbuf_write(void *ctx, const void *data, size_t len)
 {
 	struct kp_sbuf *b = ctx;
@@ -100,9 +100,9 @@ kp_sbuf_write(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
-KCOVPROF_PUBLIC int64_t
-kcovprof_sancov_write_buffer(const uint64_t *pcs, size_t n, uint64_t lo, uint64_t hi,
-    uint64_t bias, void *buf, size_t cap)
+KCOV_PUBLIC int64_t
+kcovprof_sancov_write_buffer(const uint64_t *pcs, size_t n, uint64_t lo,
+    uint64_t hi, uint64_t bias, void *buf, size_t cap)
 {
 	struct kp_sbuf b = { buf, cap };
 	int64_t size = kcovprof_sancov_size(pcs, n, lo, hi);

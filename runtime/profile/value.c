@@ -39,11 +39,11 @@
 #include <stdint.h>
 
 #include "kcovprof.h"
-#include "noinstr.h"
+#include "kcov/noinstr.h"
 
 typedef uint64_t kp_u64 __attribute__((may_alias));
 
-KCOVPROF_PUBLIC uint32_t
+KCOV_PUBLIC uint32_t
 kcovprof_values_offset(uint32_t raw_version)
 {
 	/* NameRef FuncHash CounterPtr [BitmapPtr (v10)] FunctionPointer Values */
@@ -54,8 +54,9 @@ kcovprof_values_offset(uint32_t raw_version)
 	return 0;
 }
 
-KCOVPROF_PUBLIC void
-kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end, uint32_t raw_version)
+KCOV_PUBLIC void
+kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end,
+    uint32_t raw_version)
 {
 	p->cur = begin;
 	p->end = (uintptr_t)end >= (uintptr_t)begin ? end : begin;
@@ -64,17 +65,18 @@ kcovprof_vpool_init(struct kcovprof_vpool *p, void *begin, void *end, uint32_t r
 	p->dropped = 0;
 }
 
-KCOVPROF_PUBLIC uint64_t
+KCOV_PUBLIC uint64_t
 kcovprof_vpool_free(const struct kcovprof_vpool *p)
 {
-	uintptr_t cur = (uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED), end = (uintptr_t)p->end;
+	uintptr_t cur = (uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED),
+	          end = (uintptr_t)p->end;
 
 	return cur < end ? (end - cur) / sizeof(struct kcovprof_vnode) : 0;
 }
 
 /* compiler-rt's allocateOneNode with static counters: the pool never hands
  * out a node that does not fit whole before `end`. */
-KCOVPROF_NOINSTR static struct kcovprof_vnode *
+KCOV_NOINSTR static struct kcovprof_vnode *
 kp_take_node(struct kcovprof_vpool *p)
 {
 	const uintptr_t sz = sizeof(struct kcovprof_vnode);
@@ -82,7 +84,8 @@ kp_take_node(struct kcovprof_vpool *p)
 
 	/* Checked before the add, so the cursor cannot run away (wrap) while
 	 * the pool is empty and every call keeps failing. */
-	if ((uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED) + sz > (uintptr_t)p->end)
+	if ((uintptr_t)__atomic_load_n(&p->cur, __ATOMIC_RELAXED) + sz >
+	    (uintptr_t)p->end)
 		return NULL;
 	n = (uintptr_t)__atomic_fetch_add(&p->cur, sz, __ATOMIC_RELAXED);
 	if (n + sz > (uintptr_t)p->end)
@@ -90,8 +93,9 @@ kp_take_node(struct kcovprof_vpool *p)
 	return (struct kcovprof_vnode *)n;
 }
 
-KCOVPROF_PUBLIC void
-kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index, uint64_t count)
+KCOV_PUBLIC void
+kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data,
+    uint32_t index, uint64_t count)
 {
 	struct kcovprof_vnode **heads, *cur, *prev = NULL, *min = NULL, *node;
 	uint64_t min_count = UINT64_MAX;
@@ -103,19 +107,21 @@ kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_
 		__atomic_fetch_add(&p->dropped, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	heads = *(struct kcovprof_vnode ***)(void *)((char *)data + p->values_off);
+	heads =
+	    *(struct kcovprof_vnode ***)(void *)((char *)data + p->values_off);
 	if (heads == NULL) {
 		/* No static site array: compiler-rt would calloc one; we cannot. */
 		__atomic_fetch_add(&p->dropped, 1, __ATOMIC_RELAXED);
 		return;
 	}
 
-	for (cur = __atomic_load_n(&heads[index], __ATOMIC_ACQUIRE); cur != NULL;
-	    cur = __atomic_load_n(&cur->next, __ATOMIC_ACQUIRE)) {
+	for (cur = __atomic_load_n(&heads[index], __ATOMIC_ACQUIRE);
+	    cur != NULL; cur = __atomic_load_n(&cur->next, __ATOMIC_ACQUIRE)) {
 		uint64_t c;
 
 		if (__atomic_load_n(&cur->value, __ATOMIC_RELAXED) == value) {
-			__atomic_fetch_add(&cur->count, count, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&cur->count, count,
+			    __ATOMIC_RELAXED);
 			return;
 		}
 		c = __atomic_load_n(&cur->count, __ATOMIC_RELAXED);
@@ -134,7 +140,8 @@ kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_
 			__atomic_store_n(&min->value, value, __ATOMIC_RELAXED);
 			__atomic_store_n(&min->count, count, __ATOMIC_RELAXED);
 		} else {
-			__atomic_fetch_sub(&min->count, count, __ATOMIC_RELAXED);
+			__atomic_fetch_sub(&min->count, count,
+			    __ATOMIC_RELAXED);
 		}
 		return;
 	}
@@ -149,12 +156,13 @@ kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_
 	node->count += count;
 	{
 		struct kcovprof_vnode *expected = NULL;
-		struct kcovprof_vnode **link = prev == NULL ? &heads[index] : &prev->next;
+		struct kcovprof_vnode **link =
+		    prev == NULL ? &heads[index] : &prev->next;
 
 		/* compiler-rt tries the head only if the list was empty, the tail
 		 * link only if it is still the tail: a lost race loses the node. */
-		if (!__atomic_compare_exchange_n(link, &expected, node, 0, __ATOMIC_RELEASE,
-		    __ATOMIC_RELAXED))
+		if (!__atomic_compare_exchange_n(link, &expected, node, 0,
+		        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			__atomic_fetch_add(&p->dropped, 1, __ATOMIC_RELAXED);
 	}
 }
@@ -162,7 +170,7 @@ kcovprof_value_add(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_
 /* InstrProfGetRangeRepValue of InstrProfData.inc (LLVM 12 and later): sizes
  * 0-8 as they are, powers of two as they are, others to the previous power
  * of two + 1, 513 and more to 513. */
-KCOVPROF_PUBLIC uint64_t
+KCOV_PUBLIC uint64_t
 kcovprof_memop_bucket(uint64_t size)
 {
 	if (size <= 8)
@@ -174,14 +182,16 @@ kcovprof_memop_bucket(uint64_t size)
 	return (UINT64_C(1) << (63 - __builtin_clzll(size))) + 1;
 }
 
-KCOVPROF_PUBLIC void
-kcovprof_value_target(struct kcovprof_vpool *p, uint64_t value, void *data, uint32_t index)
+KCOV_PUBLIC void
+kcovprof_value_target(struct kcovprof_vpool *p, uint64_t value, void *data,
+    uint32_t index)
 {
 	kcovprof_value_add(p, value, data, index, 1);
 }
 
-KCOVPROF_PUBLIC void
-kcovprof_value_memop(struct kcovprof_vpool *p, uint64_t size, void *data, uint32_t index)
+KCOV_PUBLIC void
+kcovprof_value_memop(struct kcovprof_vpool *p, uint64_t size, void *data,
+    uint32_t index)
 {
 	kcovprof_value_add(p, kcovprof_memop_bucket(size), data, index, 1);
 }

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -26,24 +25,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import in_ci, need
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "kmod_anchor.py"
 PYTHON = REPO / ".venv" / "bin" / "python"
 TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 
-pytestmark = pytest.mark.slow
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def need(ok: bool, why: str) -> None:
-    """Skip when a prerequisite is missing, except in CI, where it fails."""
-    if not ok:
-        if in_ci():
-            pytest.fail(f"CI=true but {why}")
-        pytest.skip(why)
+# Opt-in (make test-bench): two kernels of its own that no other suite can
+# share (CONFIG_KCOV_INSTRUMENT_ALL off), about 11 minutes on two idle cores.
+pytestmark = [pytest.mark.slow, pytest.mark.bench]
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +101,13 @@ def test_ratios_reported(anchor: tuple[dict[str, object], str]) -> None:
         assert s["in_tree_ns"] > 0 and s["ours_ns"] > 0, s
         assert math.isfinite(s["ratio"]) and s["ratio"] > 0, s
         assert math.isclose(s["ratio"], s["ours_ns"] / s["in_tree_ns"]), s
-    # The instrumented write costs more than the plain one, and tracing
-    # costs something, on both.
-    assert summary["off"]["in_tree_ns"] > summary["null"]["in_tree_ns"]
-    assert summary["off"]["ours_ns"] > summary["null"]["ours_ns"]
-    assert summary["pc"]["in_tree_ns"] > summary["off"]["in_tree_ns"]
-    assert summary["pc"]["ours_ns"] > summary["off"]["ours_ns"]
+    # No speed is asserted (TCG timings on a shared host are too noisy to
+    # gate on): the printed verdict must say what the figures say.
     assert "ours/in-tree" in stdout and "target <= 1.10x" in stdout
-    for label in ("tracing off", "KCOV_TRACE_PC", "KCOV_TRACE_CMP"):
-        assert any(line.startswith(label) and line.rstrip().endswith("met") for line in stdout.splitlines()), label
+    labels = {"off": "tracing off", "pc": "KCOV_TRACE_PC", "cmp": "KCOV_TRACE_CMP"}
+    for mode, label in labels.items():
+        line = next((ln.rstrip() for ln in stdout.splitlines() if ln.startswith(label)), None)
+        assert line is not None, (label, stdout)
+        assert summary[mode]["target_met"] == (summary[mode]["ratio"] <= data["target"]), summary[mode]
+        want = "NOT met" if not summary[mode]["target_met"] else "met"
+        assert line.endswith(f"x  {want}"), (line, summary[mode])

@@ -17,6 +17,8 @@ from typing import Sequence
 
 import pytest
 
+from tests.support.prereq import missing, own
+
 DATA = Path(__file__).parent / "data"
 BIN = Path(sys.executable).parent
 COMPILERS = ("clang-19", "clang-14", "gcc-12")
@@ -26,8 +28,7 @@ RECORD_COMPILERS = ("clang-19", "gcc-12")
 
 def script(name: str) -> Path:
     path = BIN / name
-    if not path.is_file():
-        pytest.skip(f"{name} is not installed next to {sys.executable}")
+    own(path.is_file(), f"{name} is not installed next to {sys.executable}")
     return path
 
 
@@ -37,7 +38,7 @@ def need_tool(*names: str) -> str:
         path = shutil.which(n)
         if path is not None:
             return path
-    pytest.skip(f"none of {', '.join(names)} is installed")
+    missing(f"none of {', '.join(names)} is installed")
 
 
 def run(cmd: Sequence[str | os.PathLike[str]], *, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import own
+
 from buildhelp import kcov_build, need_tool
 
 from kcov_build import kconfig
@@ -99,8 +101,7 @@ def test_linux_conf_files() -> None:
     rc, rep = report(KCONF / "linux/kcov.config")
     assert rc == 0 and rep["os"] == "linux" and rep["missing"] == []
     vm = KCONF / "linux/vm.config"
-    if not vm.is_file():
-        pytest.skip("kernel_conf/linux/vm.config is not there yet")
+    own(vm.is_file(), "kernel_conf/linux/vm.config")
     # vm.config alone is bootable but not instrumented; with kcov.config it is.
     rc, rep = report(vm)
     assert rep["os"] == "linux"
@@ -162,8 +163,7 @@ def redefinitions(text: str) -> list[str]:
 def test_merge_matches_merge_config_sh(merge_config: Path, tmp_path: Path, names: list[str]) -> None:
     """Our --write equals merge_config.sh -m on the same fragments (+ what we add)."""
     src = {p.name: p for p in [*(KCONF / "linux").glob("*.config"), *(DATA / "linux").iterdir()]}
-    if not all(n in src for n in names):
-        pytest.skip(f"one of {names} is not there yet")
+    own(all(n in src for n in names), f"one of {names}")
     files = [tmp_path / n for n in names]
     for n in set(names):
         shutil.copy(src[n], tmp_path / n)

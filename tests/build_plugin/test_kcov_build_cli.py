@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.prereq import need_tool
 
 from buildhelp import DATA, kcov_build, run, script
 
@@ -25,12 +26,6 @@ LD_SHARED = [
     f"-Wl,-rpath,{P.lib_dir}",
 ]
 LD_STATIC = [str(P.static_lib), "-lpthread"]
-
-
-def need(cc: str) -> str:
-    if shutil.which(cc) is None:
-        pytest.skip(f"{cc} is not installed")
-    return cc
 
 
 def dry(*args: str) -> list[str]:
@@ -83,23 +78,26 @@ def assert_one_line_error(p: subprocess.CompletedProcess[str], status: int, *wor
     ],
 )
 def test_dry_run_classifies(args: list[str], expected: list[str]) -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     assert dry(cc, *args) == [cc, *expected]
 
 
 def test_compile_and_link_gcc() -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     assert dry(cc, "x.c", "-o", "x") == [cc, COV, "x.c", "-o", "x", *LD_SHARED]
 
 
 @pytest.mark.parametrize("cc", ["clang-19", "clang-14"])
 def test_compile_and_link_clang_drops_ubsan_runtime(cc: str) -> None:
-    need(cc)
+    need_tool(cc)
     assert dry(cc, "x.c", "-o", "x") == [cc, COV, "x.c", "-o", "x", "-fno-sanitize-link-runtime", *LD_SHARED]
 
 
 def test_options() -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     assert dry("--mode", "pc", cc, "-c", "x.c") == [cc, "-fsanitize-coverage=trace-pc", "-c", "x.c"]
     assert dry("--mode=cmp", cc, "-c", "x.c") == [cc, COV, "-c", "x.c"]
     compat = f"-I{P.compat_dir / 'freebsd'}"
@@ -110,14 +108,16 @@ def test_options() -> None:
 
 
 def test_double_dash_is_optional_and_parsing_stops_at_cc() -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     assert dry("--", cc, "-c", "x.c") == dry(cc, "-c", "x.c")
     # Options after CC are the compiler's, even when they look like ours.
     assert dry(cc, "-c", "x.c", "--mode", "pc", "--dry-run") == [cc, COV, "-c", "x.c", "--mode", "pc", "--dry-run"]
 
 
 def test_dry_run_quotes_for_the_shell(tmp_path: Path) -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     src = "my file's.c"
     out = kcov_build("--dry-run", cc, "-c", src).stdout.strip()
     assert out == shlex.join([cc, COV, "-c", src])
@@ -125,7 +125,8 @@ def test_dry_run_quotes_for_the_shell(tmp_path: Path) -> None:
 
 
 def test_response_file_is_classified(tmp_path: Path) -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     rsp = tmp_path / "args.rsp"
     rsp.write_text("-c x.c -o x.o\n")
     assert dry(cc, f"@{rsp}") == [cc, COV, f"@{rsp}"]
@@ -173,7 +174,8 @@ def test_queries() -> None:
 
 
 def test_python_m_is_the_same_program() -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     mod = run([sys.executable, "-m", "kcov_build", "--dry-run", cc, "-c", "x.c"]).stdout
     assert mod == kcov_build("--dry-run", cc, "-c", "x.c").stdout
     p = run([sys.executable, "-m", "kcov_build"], check=False)
@@ -247,7 +249,8 @@ def test_exit_status_and_signals(tmp_path: Path) -> None:
 
 
 def test_verbose_prints_and_runs(tmp_path: Path) -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     obj = tmp_path / "hello.o"
     p = kcov_build("--verbose", cc, "-c", DATA / "hello.c", "-o", obj)
     assert p.stderr.strip() == shlex.join([cc, COV, "-c", str(DATA / "hello.c"), "-o", str(obj)])
@@ -255,7 +258,8 @@ def test_verbose_prints_and_runs(tmp_path: Path) -> None:
 
 
 def test_dry_run_runs_nothing(tmp_path: Path) -> None:
-    cc = need("gcc-12")
+    cc = "gcc-12"
+    need_tool(cc)
     obj = tmp_path / "hello.o"
     kcov_build("--dry-run", cc, "-c", DATA / "hello.c", "-o", obj)
     assert not obj.exists()

@@ -23,9 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import missing, need_tools as need
+
 from buildhelp import kcov_build, run
 
 from kcov_build.objcheck import callback_calls
+
+from tests.support.kernel import stock
 
 ROOT = Path(__file__).resolve().parents[2]
 KVDEV = ROOT / "examples" / "kvdev"
@@ -33,15 +37,6 @@ CACHE = ROOT / ".cache" / "src"
 LZ4_URL = "http://deb.debian.org/debian/pool/main/l/lz4/lz4_1.9.4.orig.tar.gz"
 LZ4_SHA256 = "0b0e3aa07c8c063ddf40b082bdf7e37a1562bda40a0ff5272957f3e987e0e54b"
 LZ4_LIB = ("lz4.c", "lz4hc.c", "lz4frame.c", "xxhash.c")
-CI = os.environ.get("CI") == "true"
-
-
-def need(*tools: str) -> None:
-    for t in tools:
-        if shutil.which(t) is None:
-            if CI:
-                pytest.fail(f"{t} is missing in CI (scripts/setup.sh installs it)")
-            pytest.skip(f"{t} is not installed")
 
 
 def instrumented(path: Path) -> dict[str, bool]:
@@ -73,9 +68,7 @@ def lz4_tarball() -> Path:
             with urllib.request.urlopen(LZ4_URL, timeout=120) as r, open(tmp, "wb") as f:
                 shutil.copyfileobj(r, f)
         except OSError as e:
-            if CI:
-                raise
-            pytest.skip(f"cannot download {LZ4_URL}: {e}")
+            missing(f"cannot download {LZ4_URL}: {e}")
         os.replace(tmp, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert digest == LZ4_SHA256, f"{path} is not Debian's lz4 1.9.4 orig tarball (sha256 {digest})"
@@ -361,18 +354,12 @@ def test_profiles_in_kernel_conf(kvdev_src: Path) -> None:
 
 # --- kbuild -----------------------------------------------------------------
 
-KHEADERS = sorted(Path("/usr/src").glob("linux-headers-*-amd64"))
-
-
 def test_kbuild_out_of_tree_module(tmp_path: Path) -> None:
     """An out-of-tree module against Debian's headers: kbuild's own rules,
     the kernel's compiler (gcc-12, read from its config), coverage on every
     compile, nothing linked (the callbacks come from the kernel or our
     module, so modpost is told to only warn here)."""
-    if not KHEADERS:
-        if CI:
-            pytest.fail("linux-headers-amd64 is missing in CI")
-        pytest.skip("no linux-headers-*-amd64 installed")
+    kdir = stock().headers
     mod = tmp_path / "mod"
     mod.mkdir()
     (mod / "hello.c").write_text(
@@ -386,7 +373,7 @@ def test_kbuild_out_of_tree_module(tmp_path: Path) -> None:
     env = dict(os.environ)
     env.pop("CC", None)
     p = kcov_build(
-        "-v", "--", "make", "-C", KHEADERS[-1], f"M={mod}", "KBUILD_MODPOST_WARN=1", "modules", env=env,
+        "-v", "--", "make", "-C", kdir, f"M={mod}", "KBUILD_MODPOST_WARN=1", "modules", env=env,
     )
     assert "building against a kernel built with gcc-12" in p.stderr
     calls = [line for line in p.stderr.splitlines() if line.startswith("kcov-build: /usr/bin/gcc-12")]

@@ -1,6 +1,7 @@
 """Host side of the kcov.ko tests: build the module and the instrumented
 test module kcovtest.ko against the installed Debian kernel headers, boot
-the stock kernel (/boot/vmlinuz-6.1.0-56-amd64) with virtme-ng, load both
+the stock kernel (the newest installed /boot/vmlinuz-6.1.*-amd64 with its
+headers, tests/support/kernel.py) with virtme-ng, load both
 and run the guest suite (guest/, marked `vm`) there.
 
 The guest suite runs in two pytest processes: everything, then
@@ -17,15 +18,15 @@ from pathlib import Path
 import pytest
 
 import kmod_progs
-from kmod_host import (DATA, KDIR, MODULE_SRC, REPO, STOCK_KERNEL, GuestRun, Junit, Module, Vm,
+from tests.support.kernel import stock
+from kmod_host import (DATA, MODULE_SRC, REPO, GuestRun, Junit, Module, Vm,
                        find_vng, guest_script, kcov_build, kmodules, need, run)
 
 
 @pytest.fixture(scope="session")
 def kdir() -> Path:
-    need((KDIR / "Makefile").is_file(), f"{KDIR} is missing (apt install linux-headers-6.1.0-56-amd64)")
     need(shutil.which("gcc-12") is not None, "gcc-12 (the kernel's compiler) is not installed")
-    return KDIR
+    return stock().headers
 
 
 @pytest.fixture(scope="session")
@@ -104,9 +105,8 @@ def guest_run(kcov_module: Module, kcovtest_module: Module, minix_module: Module
     """One boot of the stock kernel running the whole guest suite."""
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")
-    need(STOCK_KERNEL.is_file(), f"{STOCK_KERNEL} is missing (apt install linux-image-amd64)")
     out = tmp_path_factory.mktemp("kmod-guest")
-    vm = Vm(kernel=STOCK_KERNEL, memory="1G", cpus=2, timeout=900, extra_args=(f"--rwdir={out}",))
+    vm = Vm(kernel=stock().image, memory="1G", cpus=2, timeout=900, extra_args=(f"--rwdir={out}",))
     script = guest_script(out, kcov_module.ko, kcovtest_module.ko)
     res = vm.run(script, cwd=REPO, env={"KCOV_KO": str(kcov_module.ko),
                                         "KCOVTEST_KO": str(kcovtest_module.ko),

@@ -7,36 +7,19 @@ import os
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "vm"))
-sys.path.insert(0, str(REPO / "examples" / "kernel"))  # kmodules: minix.ko, shared with the demo
-
-from harness import STOCK_KERNEL, VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
-import kmodules  # noqa: E402,F401
+from examples.kernel import kmodules  # noqa: F401  (minix.ko, shared with the demo)
+from tests.support.junit import Junit  # noqa: F401  (the kmod tests import these from here)
+from tests.support.prereq import REPO, in_ci, need  # noqa: F401
+from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 GUEST = HERE / "guest"
-KDIR = Path("/usr/src/linux-headers-6.1.0-56-amd64")
 MODULE_SRC = REPO / "runtime" / "linux"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def need(ok: bool, why: str) -> None:
-    """Skip when a prerequisite is missing, except in CI, where it fails."""
-    if not ok:
-        if in_ci():
-            pytest.fail(f"CI=true but {why}")
-        pytest.skip(why)
 
 
 def kcov_build() -> list[str]:
@@ -65,34 +48,6 @@ class Module:
     @property
     def symvers(self) -> Path:
         return self.dir / "Module.symvers"
-
-
-@dataclass(frozen=True)
-class Junit:
-    tests: int
-    failures: int
-    errors: int
-    skipped: int
-    failed: list[str]
-    passed: tuple[str, ...] = ()
-
-    @classmethod
-    def read(cls, path: Path) -> Junit | None:
-        if not path.is_file():
-            return None
-        root = ET.parse(path).getroot()
-        suite = root if root.tag == "testsuite" else root.find("testsuite")
-        assert suite is not None
-        failed = [f"{c.get('classname')}::{c.get('name')}" for c in suite.iter("testcase")
-                  if c.find("failure") is not None or c.find("error") is not None]
-        passed = tuple(f"{c.get('classname')}::{c.get('name')}" for c in suite.iter("testcase")
-                       if not any(c.find(k) is not None for k in ("failure", "error", "skipped")))
-        return cls(int(suite.get("tests", 0)), int(suite.get("failures", 0)),
-                   int(suite.get("errors", 0)), int(suite.get("skipped", 0)), failed, passed)
-
-    def summary(self) -> str:
-        return (f"{self.tests} tests, {self.failures} failed, {self.errors} errors, "
-                f"{self.skipped} skipped" + (f": {self.failed}" if self.failed else ""))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """`make demo-kernel` (examples/kernel/demo_kernel.py, issue 4 point 6): run
-from the repository root as the README says, it builds kcov.ko and minix.ko,
+from the repository root as docs/kernel-module.md says, it builds kcov.ko and minix.ko,
 boots the stock kernel and prints a per-operation coverage summary of
 fs/minix.  Checked here by its output."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fixtures of the kernel source-based coverage tests (issue 5, kernel part).
 
-One clang-19 kernel, the one tests/vm builds (tests/vm/kernels.py: same
+One clang-19 kernel, the one tests/vm builds (tests/support/kernels.py: same
 fragments, same cache key, and with CI=true the same in-process build), so
 CI compiles it once.  Against its build tree: kcov.ko (runtime/linux, the
 profile registry alone, since that kernel has its own CONFIG_KCOV),

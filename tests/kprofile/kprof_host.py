@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "vm"))
 
-import kernels  # noqa: E402,F401  (tests/vm/kernels.py: the shared clang-19 kernel)
-from harness import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
+from tests.support import kernels  # noqa: E402,F401  (the shared clang-19 kernel)
+from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"

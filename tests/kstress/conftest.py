@@ -3,7 +3,7 @@
 Two kernels, each booted once under virtme-ng with the guest suite (guest/,
 marked `vm`) and its module builds:
 
-* stock: Debian's /boot/vmlinuz-6.1.0-56-amd64, modules built against
+* stock: Debian's newest installed 6.1 kernel (tests/support/kernel.py), modules built against
   Debian's headers (as tests/kmod does);
 * debug: linux-source-6.1 built by `kcov-build kernel` with
   kernel_conf/linux/debug.config (KASAN, KMEMLEAK, LOCKDEP, atomic-sleep
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from kstress_host import (STOCK_KDIR, STOCK_KERNEL, DebugKernel, GuestRun, Module, Payload,
+from tests.support.kernel import stock
+
+from kstress_host import (DebugKernel, GuestRun, Module, Payload,
                           build_control, build_debug_kernel, build_kcov, build_kcovtest,
                           build_programs, find_vng, need, run_guest)
 
@@ -50,10 +52,9 @@ def _payload(kind: str, kernel: Path, kdir: Path, kasan: bool, programs: Path,
 
 @pytest.fixture(scope="session")
 def stock_payload(programs: Path, tmp_path_factory: pytest.TempPathFactory) -> Payload:
-    need((STOCK_KDIR / "Makefile").is_file(), f"{STOCK_KDIR} is missing (apt install linux-headers-6.1.0-56-amd64)")
-    need(STOCK_KERNEL.is_file(), f"{STOCK_KERNEL} is missing (apt install linux-image-amd64)")
+    k = stock()
     need(shutil.which("gcc-12") is not None, "gcc-12 (the kernel's compiler) is not installed")
-    return _payload("stock", STOCK_KERNEL, STOCK_KDIR, False, programs, tmp_path_factory)
+    return _payload("stock", k.image, k.headers, False, programs, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

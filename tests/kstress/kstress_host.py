@@ -4,7 +4,7 @@ it never collides with other test directories' helpers).
 * The debug kernel: linux-source-6.1, tinyconfig + kcov.config + vm.config
   + kernel_conf/linux/debug.config (KASAN, KMEMLEAK, LOCKDEP, atomic-sleep
   checks; no CONFIG_KCOV), built by ``kcov-build kernel`` with gcc-12.  It is
-  cached under .cache/kernel/debug-gcc-12-<key> like tests/vm/kernels.py's
+  cached under .cache/kernel/debug-gcc-12-<key> like tests/support/kernels.py's
   kernels (the key covers the tarball, the three fragments, kcov-build
   kernel and the compiler); with CI=true it is built from scratch in
   pytest's temporary directory.
@@ -33,12 +33,10 @@ from typing import Iterator
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "vm"))
-sys.path.insert(0, str(REPO / "tests" / "kmod"))
 
-from harness import STOCK_KERNEL, VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
-from kernels import LINUX_TARBALL, builder_env, in_ci, kcov_build_cmd, need  # noqa: E402,F401
-from kmod_host import Junit  # noqa: E402
+from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
+from tests.support.kernels import LINUX_TARBALL, builder_env, in_ci, kcov_build_cmd, need  # noqa: E402,F401
+from tests.support.junit import Junit  # noqa: E402
 
 from kcov_build._util import write_atomic  # noqa: E402
 
@@ -50,7 +48,6 @@ DEBUG_CONFIG = KCONF / "linux" / "debug.config"
 MODULE_SRC = REPO / "runtime" / "linux"
 KCOVTEST_SRC = REPO / "tests" / "kmod" / "data" / "kcovtest"
 STRESS_SRC = REPO / "tests" / "kmod" / "data" / "progs" / "stress.c"
-STOCK_KDIR = Path("/usr/src/linux-headers-6.1.0-56-amd64")
 COMPILER = "gcc-12"
 CACHE = REPO / ".cache"
 
@@ -311,7 +308,7 @@ def guest_env(p: Payload, out: Path) -> dict[str, str]:
 
 # --- Reading what the guest left ------------------------------------------------------
 
-# What a debug kernel adds to harness.dmesg_problems()'s WARN/BUG/Oops/KASAN
+# What a debug kernel adds to tests.support.vm.dmesg_problems()'s WARN/BUG/Oops/KASAN
 # patterns (most of these reports also carry a "WARNING:" or "BUG:" line).
 _DEBUG_PROBLEM = re.compile(
     r"(possible circular locking|possible recursive locking|inconsistent lock state"

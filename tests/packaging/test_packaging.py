@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,18 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import REPO as REPO_ROOT, need_tool as need, own
+
 import kcov
 
 DATA = Path(__file__).resolve().parent / "data"
 LIB = Path(kcov.get_lib_dir())
 VENV_BIN = Path(sys.executable).parent
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool, path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    if path is None:
-        pytest.skip(f"{tool} is not installed")
-    return path
 
 
 def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -149,18 +143,74 @@ def test_instrumented_python_extension(tmp_path: Path) -> None:
 
 
 def test_engine_is_freestanding(tmp_path: Path) -> None:
-    """The engine builds with no libc, as the kernel module needs it."""
+    """The engine and its ABI front-ends build with no libc, as the kernel
+    module needs them."""
     repo = Path(__file__).resolve().parents[2]
     engine = repo / "runtime" / "engine.c"
     if not engine.exists():
-        pytest.skip("runtime sources are not in this tree")
+        own(False, "runtime sources are not in this tree")
+    sources = [engine, *sorted(engine.parent.glob("abi_*.c"))]
     nm = need("llvm-nm-19")
     for cc in ("gcc-12", "clang-19"):
         compiler = need(cc)
-        obj = tmp_path / f"engine-{cc}.o"
-        run([compiler, "-std=c11", "-O2", "-ffreestanding", "-nostdlib", "-fno-builtin",
-             "-Wall", "-Werror", "-c", str(engine), "-o", str(obj)])
-        undefined = set(run([nm, "-u", str(obj)]).stdout.split()) - {"U"}
+        undefined: set[str] = set()
+        defined: set[str] = set()
+        for src in sources:
+            obj = tmp_path / f"{src.stem}-{cc}.o"
+            run([compiler, "-std=c11", "-O2", "-ffreestanding", "-nostdlib", "-fno-builtin",
+                 "-Wall", "-Werror", "-I", str(engine.parent / "include"), "-c", str(src),
+                 "-o", str(obj)])
+            undefined |= set(run([nm, "-u", str(obj)]).stdout.split()) - {"U"}
+            defined |= set(run([nm, "--defined-only", "-j", str(obj)]).stdout.split())
+        undefined -= defined
         foreign = {s for s in undefined if not s.startswith("kcov_plat_")}
         assert not foreign, f"{cc}: engine needs {sorted(foreign)}"
         assert "kcov_plat_buf_alloc" in undefined  # the check can see symbols
+
+
+def _pyproject() -> dict:  # type: ignore[type-arg]
+    import tomllib
+
+    with open(REPO_ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_setup_installs_the_test_extras() -> None:
+    """scripts/setup.sh pins exactly what pyproject's test extra lists."""
+    text = (REPO_ROOT / "scripts" / "setup.sh").read_text()
+    block = text[text.index("REQS=(") : text.index("\n)\n", text.index("REQS=("))]
+    reqs = set(re.findall(r'"([^"$]+)"', block))
+    meta = _pyproject()["project"]
+    assert set(meta["optional-dependencies"]["test"]) <= reqs, sorted(reqs)
+    assert {_name(r) for r in meta["dependencies"] if "python_version" not in r} <= {_name(r) for r in reqs}
+
+
+def test_test_extras_list_what_the_tests_import() -> None:
+    """Every third-party module a test file imports comes from a dependency
+    or the test extra, so `pip install kcov[test]` is enough to run them."""
+    import ast
+    from importlib.metadata import packages_distributions
+
+    meta = _pyproject()["project"]
+    declared = {_name(r) for r in [*meta["dependencies"], *meta["optional-dependencies"]["test"]]}
+    ours = {"kcov", "kcov_build", "tests", "examples"}
+    dists = packages_distributions()
+    local = {p.stem for p in (REPO_ROOT / "tests").rglob("*.py")} | {p.name for p in (REPO_ROOT / "tests").rglob("*") if p.is_dir()}
+    needed: dict[str, str] = {}
+    for path in sorted((REPO_ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                     else [])
+            for n in names:
+                top = n.split(".")[0]
+                if top in sys.stdlib_module_names or top in ours or top in local or top.startswith("_"):
+                    continue
+                needed[top] = str(path.relative_to(REPO_ROOT))
+    missing = {top: where for top, where in needed.items()
+               if not {_name(d) for d in dists.get(top, [top])} & declared}
+    assert not missing, f"imported by tests but not declared in pyproject's test extra: {missing}"

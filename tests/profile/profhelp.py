@@ -8,7 +8,6 @@ under CI=true, where scripts/setup.sh must have installed it.
 from __future__ import annotations
 
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -17,13 +16,14 @@ from typing import Sequence
 
 import pytest
 
+from tests.support.prereq import need_tools as need, own
+
 from kcov.profile import raw
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
 KVDEV = ROOT / "examples" / "kvdev"
 BIN = Path(sys.executable).parent
-CI = os.environ.get("CI") == "true"
 #: clang -> LLVM major of its tools (llvm-profdata-N, llvm-cov-N)
 CLANGS = {"clang-14": 14, "clang-16": 16, "clang-19": 19}
 #: compiler-rt's names that our per-image object (kcovprof-module*.o) defines
@@ -32,14 +32,6 @@ CLANGS = {"clang-14": 14, "clang-16": 16, "clang-19": 19}
 #: an image means compiler-rt's runtime was linked.
 OUR_IMAGE_SYMBOLS = frozenset({"__llvm_profile_runtime", "__llvm_profile_instrument_target",
                                "__llvm_profile_instrument_memop", "__llvm_profile_instrument_target_value"})
-
-
-def need(*tools: str) -> None:
-    for t in tools:
-        if shutil.which(t) is None:
-            if CI:
-                pytest.fail(f"{t} is missing in CI (scripts/setup.sh installs it)")
-            pytest.skip(f"{t} is not installed")
 
 
 def need_clang(cc: str) -> int:
@@ -58,8 +50,7 @@ def run(cmd: Sequence[object], *, check: bool = True, env: dict[str, str] | None
 
 def kcov_build(*args: object, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     path = BIN / "kcov-build"
-    if not path.is_file():
-        pytest.skip(f"kcov-build is not installed next to {sys.executable}")
+    own(path.is_file(), f"kcov-build is not installed next to {sys.executable}")
     return run([path, *args], check=check, cwd=cwd)
 
 

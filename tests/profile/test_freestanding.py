@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import own
+
 from profhelp import ROOT, need, run
 
 SOURCES = ("profile.c", "value.c", "sancov.c")
@@ -21,8 +23,7 @@ INCLUDE = ROOT / "runtime" / "include"
 
 
 def _objects(tmp: Path, cc: str, *flags: str) -> list[Path]:
-    if not (PROFILE_DIR / "profile.c").is_file():
-        pytest.skip("runtime sources are not in this tree")
+    own((PROFILE_DIR / "profile.c").is_file(), "runtime/profile sources are not in this tree")
     out = []
     for src in SOURCES:
         obj = tmp / f"{Path(src).stem}-{cc}.o"
@@ -44,7 +45,7 @@ def test_serialiser_is_freestanding(cc: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cc", ["clang-19", "gcc-12"])
 def test_serialiser_ignores_leaked_instrumentation_flags(cc: str, tmp_path: Path) -> None:
-    """KCOVPROF_NOINSTR keeps coverage and profiling out of every function
+    """KCOV_NOINSTR keeps coverage and profiling out of every function
     even when a user's CFLAGS carry them."""
     need(cc, "nm", "readelf")
     flags = ["-fsanitize-coverage=trace-pc", "-finstrument-functions"]

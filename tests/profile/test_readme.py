@@ -1,4 +1,5 @@
-"""The README's source-based coverage example runs and prints its report."""
+"""The source-based coverage example of docs/profiles-pgo.md runs and prints
+its report."""
 from __future__ import annotations
 
 import re
@@ -11,12 +12,12 @@ import pytest
 
 from profhelp import KVDEV, ROOT, env_with, kcov_build, need_clang
 
-DOC = ROOT / "README.md"
+DOC = ROOT / "docs" / "profiles-pgo.md"
 
 
 def test_readme_sbcc_example(tmp_path: Path) -> None:
     if not DOC.exists():
-        pytest.skip("README.md is not in this tree")
+        pytest.skip("docs/profiles-pgo.md is not in this tree")
     need_clang("clang-19")
     text = DOC.read_text()
     section = text[text.index("## Source-based coverage (SBCC)"):]
@@ -30,7 +31,7 @@ def test_readme_sbcc_example(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     total = [ln for ln in r.stdout.splitlines() if ln.startswith("TOTAL")]
     assert total, r.stdout
-    # The README shows the same figures as this run (the column widths follow the path).
+    # The docs show the same figures as this run (the column widths follow the path).
     shown = [ln.split() for ln in section.splitlines() if ln.startswith("TOTAL")]
     assert total[0].split() in shown, (total[0], shown)
     assert (src / "html" / "index.html").is_file() and "FNDA:1,kvdev.c:kv_put" in (src / "kv.lcov").read_text()

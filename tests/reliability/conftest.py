@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parent / "data"
+from fuzzhelp import CC, DATA
+
+from tests.support.prereq import need_tool
+
 BIN = Path(sys.executable).parent
-CC = "clang-19"
-
-
-def need_tool(name: str) -> str:
-    """The path of `name`; skip without it, except in CI where it must exist."""
-    path = shutil.which(name) or (str(BIN / name) if (BIN / name).is_file() else None)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -30,12 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-import pytest
+
+from tests.support.prereq import need_tool as need
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
+# The compiler of the instrumented fixtures (conftest.py, test_sanitizers.py).
+CC = "clang-19"
 BIN = Path(sys.executable).parent
 # The builders of tests/report and tests/profile; appended, so that this
 # directory's own modules win any name clash.
@@ -157,15 +160,6 @@ class Corpus:
 
     def add(self, seed: Seed) -> None:
         self.seeds.setdefault(seed.kind, []).append(seed)
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool) or (str(BIN / tool) if (BIN / tool).is_file() else None)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{tool} is required in CI (scripts/setup.sh installs it)")
-        pytest.skip(f"{tool} is not installed")
-    return path
 
 
 def text_boundaries(data: bytes, limit: int = 400) -> tuple[int, ...]:

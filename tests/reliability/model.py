@@ -14,7 +14,7 @@ the models are written from the specifications, not from runtime/engine.c:
   exactly the buffer, any protection; close does not stop an enabled
   thread).
 
-What the hosted device adds on top, from README "Compatibility notes": one
+What the hosted device adds on top, from docs/compatibility.md: one
 device serves both command sets, a descriptor speaks the ABI that sized it
 (a command of the other ABI then fails with ENOTTY), an unknown command
 gets the errno of the ABI that sized the descriptor or else of the device's

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.prereq import own
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -272,8 +274,7 @@ RUN_ARGS = st.lists(st.one_of(
 @given(args=RUN_ARGS)
 def test_fuzz_kcov_run(args: list[str]) -> None:
     exe = Path(sys.executable).parent / "kcov-run"
-    if not exe.is_file():
-        pytest.skip("kcov-run is not installed")
+    own(exe.is_file(), "kcov-run is not installed")
     r = subprocess.run([str(exe), *args], capture_output=True, timeout=60,
                        stdin=subprocess.DEVNULL, cwd="/tmp")
     stderr = r.stderr.decode("utf-8", "replace")

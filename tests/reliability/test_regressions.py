@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.prereq import own
+
 
 def test_kcov_run_empty_program_name() -> None:
     """test_fuzz_kcov_run, args=['']: os.execvpe raised ValueError and
     kcov-run died with a traceback; now it is a usage error."""
     exe = Path(sys.executable).parent / "kcov-run"
-    if not exe.is_file():
-        pytest.skip("kcov-run is not installed")
+    own(exe.is_file(), "kcov-run is not installed")
     r = subprocess.run([str(exe), ""], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 64, r.stderr

@@ -30,12 +30,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CC, DATA, need_tool
+from fuzzhelp import CC, DATA
+
+from tests.support.prereq import need_tool
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = REPO / "runtime"
 CLIENTS = REPO / "tests" / "runtime" / "data"
-RT_SOURCES = ["engine.c", "callbacks.c", "hosted/device.c"]
+RT_SOURCES = ["engine.c", "abi_freebsd.c", "abi_linux.c", "abi_netbsd.c", "abi_openbsd.c",
+              "callbacks.c", "hosted/device.c"]
 STRESS_CYCLES = int(os.environ.get("KCOV_STRESS_CYCLES", "10000"))
 REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
                     r"runtime error:|WARNING: ThreadSanitizer|"

@@ -12,7 +12,6 @@ kernel headers.
 from __future__ import annotations
 
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +19,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from kcov.report import ModuleMap, write_pcs
-from reporthelp import REPO, TOOLCHAINS, Fixture, build_fixture, need, run_fixture
+from tests.support import kernels
 
-sys.path.insert(0, str(REPO / "examples" / "kernel"))
-import kmodules  # noqa: E402
+from kcov.report import ModuleMap, write_pcs
+from reporthelp import TOOLCHAINS, Fixture, build_fixture, need, run_fixture
+
+from examples.kernel import kmodules
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +109,7 @@ def kernel_modules(tmp_path_factory: pytest.TempPathFactory) -> KernelModules:
     """kcov.ko and linux-source-6.1's fs/minix as an instrumented minix.ko,
     built against the installed Debian headers (the kernel demo's build)."""
     missing = [m for m in kmodules.missing_prerequisites()
-               if not m.startswith(("qemu", "vng", str(kmodules.KERNEL)))]
+               if not m.startswith(("qemu", "vng"))]
     need(not missing, f"missing {'; '.join(missing)}")
     need(shutil.which("ld") is not None, "GNU ld is not installed (binutils)")
     out = tmp_path_factory.mktemp("kmods")
@@ -123,12 +123,11 @@ def kernel_modules(tmp_path_factory: pytest.TempPathFactory) -> KernelModules:
 
 # -- a vmlinux with DWARF ---------------------------------------------------------
 
-DEBUGINFO_CONFIG = Path(__file__).resolve().parent / "data" / "debuginfo.config"
-
 
 @dataclass(frozen=True)
 class DebugKernel:
-    """The kcov VM kernel of tests/vm/kernels.py, plus DWARF."""
+    """The gcc kcov VM kernel of tests/support/kernels.py, which carries DWARF
+    (kernels.DEBUGINFO_CONFIG): one build serves tests/vm and tests/report."""
 
     outdir: Path
     image: Path
@@ -143,46 +142,10 @@ class DebugKernel:
 
 
 def build_debug_kernel(tmp_factory: pytest.TempPathFactory, compiler: str = "gcc-12") -> DebugKernel:
-    """Build (or find in .cache/kernel/, keyed like tests/vm/kernels.py's
-    builds) the VM kernel with data/debuginfo.config merged last."""
-    import hashlib
-    import json
-    import os
-    import subprocess
-
-    sys.path.insert(0, str(REPO / "tests" / "vm"))
-    import kernels  # type: ignore[import-not-found]
-
-    need(kernels.LINUX_TARBALL.is_file(), f"{kernels.LINUX_TARBALL} is missing (apt install linux-source-6.1)")
-    need(shutil.which(compiler) is not None, f"{compiler} is not installed")
-    import kcov_build.kernel as kernel_mod
-
-    h = hashlib.sha256()
-    st = kernels.LINUX_TARBALL.stat()
-    h.update(f"{kernels.LINUX_TARBALL}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for f in (kernels.KCONF / "linux" / "kcov.config", kernels.KCONF / "linux" / "vm.config",
-              DEBUGINFO_CONFIG, Path(kernel_mod.__file__)):
-        h.update(f.read_bytes())
-    h.update(subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.encode())
-    if kernels.in_ci():
-        root = tmp_factory.mktemp(f"kernel-debuginfo-{compiler}")
-        outdir, cache, marker = root / "build", root / "cache", None
-    else:
-        outdir = kernels.CACHE / "kernel" / f"report-debuginfo-{compiler}-{h.hexdigest()[:16]}"
-        cache, marker = kernels.CACHE / "kcov-build", outdir / "kcov-test-built.json"
-        if marker.is_file():
-            image = Path(json.loads(marker.read_text())["image"])
-            if image.is_file() and (outdir / "vmlinux").is_file():
-                return DebugKernel(outdir, image)
-    cmd = [*kernels.kcov_build_cmd(), "kernel", "--src", str(kernels.LINUX_TARBALL),
-           "--config", str(kernels.KCONF / "linux" / "vm.config"), "--config", str(DEBUGINFO_CONFIG),
-           "--compiler", compiler, "-j", str(os.cpu_count() or 2), "-O", str(outdir)]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=kernels.builder_env(cache), check=False)
-    assert p.returncode == 0, f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-6000:]}"
-    image = Path(p.stdout.strip().splitlines()[-1])
-    if marker is not None:
-        marker.write_text(json.dumps({"image": str(image)}))
-    return DebugKernel(outdir, image)
+    """The kernel tests/vm builds for `compiler` (built once per run)."""
+    k = kernels.build_kernel(compiler, tmp_factory)
+    assert kernels.DEBUGINFO_CONFIG in kernels.fragments(compiler), f"the {compiler} kernel has no DWARF"
+    return DebugKernel(k.outdir, k.image)
 
 
 @pytest.fixture(scope="session")

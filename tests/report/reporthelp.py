@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pytest
+
+from tests.support.prereq import in_ci, need  # noqa: F401  (the test modules import them from here)
 
 import kcov
 from kcov.report import ModuleMap, modules_from_maps
@@ -32,18 +33,6 @@ TOOLCHAINS: dict[str, tuple[str, str | None]] = {
     "gcc-12": ("gcc-12", None),
 }
 COVERAGE = "-fsanitize-coverage=trace-pc"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def need(ok: bool, why: str) -> None:
-    """Skip when a prerequisite is missing, except in CI, where it fails."""
-    if not ok:
-        if in_ci():
-            pytest.fail(f"CI=true but {why}")
-        pytest.skip(why)
 
 
 def run(cmd: list[str | Path], **kw: object) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ctypes
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,9 @@ from kcov.report import (BuildIdMismatchError, CoverageData, FormatError, Missin
                          UnmappedPcsError, collect, coverage_points, read_pcs, snapshot_modules,
                          write_pcs)
 from kcov.report.elf import read_elf
+
+from tests.support.kernel import stock
+from tests.support.vm import Vm, dmesg_problems, find_vng
 
 
 def lines_reached(data: CoverageData, file: Path) -> dict[int, set[str]]:
@@ -284,22 +286,20 @@ GUEST = Path(__file__).resolve().parent / "data" / "guest_kmod_pcs.py"
 
 
 @pytest.mark.slow
+@pytest.mark.kernel  # boots the stock kernel
 def test_kernel_module_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> None:
     """fs/minix as an instrumented minix.ko on the stock kernel: the guest
     traces file operations, reads the section bases from /sys/module and
     writes a kcov-pcs dump; here collect() maps the PCs to minix's source
     lines."""
-    sys.path.insert(0, str(REPO / "tests" / "vm"))
-    from harness import STOCK_KERNEL, Vm, dmesg_problems, find_vng  # type: ignore[import-not-found]
 
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")
-    need(STOCK_KERNEL.is_file(), f"{STOCK_KERNEL} is missing (apt install linux-image-amd64)")
     out = tmp_path / "guest"
     out.mkdir()
     dump = out / "minix.pcs"
     py = VENV_BIN / "python"
-    res = Vm(kernel=STOCK_KERNEL, memory="1G", cpus=2, timeout=600,
+    res = Vm(kernel=stock().image, memory="1G", cpus=2, timeout=600,
              extra_args=(f"--rwdir={out}",)).run(
         f"{py} {GUEST} --kcov-ko {kernel_modules.kcov_ko} --ko {kernel_modules.minix_ko} "
         f"--out {dump}", cwd=REPO)
@@ -352,11 +352,9 @@ GUEST_KERNEL = Path(__file__).resolve().parent / "data" / "guest_kernel_pcs.py"
 
 @pytest.mark.slow
 def test_vmlinux_in_vm(debug_kernel: DebugKernel, tmp_path: Path) -> None:
-    """The kcov VM kernel (tests/vm/kernels.py's configuration, with DWARF):
+    """The kcov VM kernel (tests/support/kernels.py's configuration, with DWARF):
     the guest traces getppid and pread and writes a dump with vmlinux placed
     by /proc/kallsyms; here the PCs map to kernel/sys.c and fs/read_write.c."""
-    sys.path.insert(0, str(REPO / "tests" / "vm"))
-    from harness import Vm, dmesg_problems, find_vng  # type: ignore[import-not-found]
 
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")

@@ -3,6 +3,9 @@
 KCOV_REGEN_GOLDEN=1 and review the diff."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -60,3 +63,15 @@ def test_write_equals_render(tmp_path: Path) -> None:
     formats.write(d, "cobertura", tmp_path / "c.xml", timestamp=7)
     assert (tmp_path / "c.xml").read_text() == formats.render(
         d, "cobertura", timestamp=7)
+
+
+def test_regeneration_is_refused_under_ci() -> None:
+    """KCOV_REGEN_GOLDEN=1 with CI=true fails and rewrites nothing."""
+    goldens = sorted((Path(__file__).resolve().parent / "golden").rglob("*"))
+    before = {p: p.read_bytes() for p in goldens if p.is_file()}
+    env = dict(os.environ, KCOV_REGEN_GOLDEN="1", CI="true")
+    env.pop("PYTEST_ADDOPTS", None)
+    p = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
+                        f"{__file__}::test_golden"], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "KCOV_REGEN_GOLDEN=1 is refused under CI=true" in p.stdout, p.stdout[-3000:]
+    assert {p: p.read_bytes() for p in goldens if p.is_file()} == before

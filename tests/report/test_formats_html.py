@@ -112,10 +112,14 @@ def test_source_map(tmp_path: Path) -> None:
 # -- Chromium -----------------------------------------------------------------
 
 
-def test_screenshot_shows_line_colours(report: Path, tmp_path: Path) -> None:
-    png = tmp_path / "main.png"
+def screenshot(page: Path, tmp_path: Path
+               ) -> tuple[dict[tuple[int, int, int], int], dict[str, int]]:
+    """Open ``page`` in a 1000x1000 window: (pixels per colour, pixel rows
+    per line status whose only status fill is that status's: the rows of
+    a line's count cell, not the legend's)."""
+    png = tmp_path / f"{page.stem}.png"
     r = chromium(f"--screenshot={png}", "--window-size=1000,1000",
-                 page_of(report, "drv/main.c").as_uri())
+                 page.as_uri())
     assert png.is_file(), r.stderr[-2000:]
     w, h, rows = png_pixels(png.read_bytes())
     assert (w, h) == (1000, 1000)
@@ -129,27 +133,43 @@ def test_screenshot_shows_line_colours(report: Path, tmp_path: Path) -> None:
             counts[px] = counts.get(px, 0) + 1
             if px in fills:
                 seen.add(fills[px])
-        if len(seen) == 1:  # a line's count cell, not the legend
+        if len(seen) == 1:
             rows_with[seen.pop()] += 1
     white = counts.get((255, 255, 255), 0)
     assert white < 0.97 * w * h, "page is blank"
     assert len(counts) > 50, "page has hardly any content"
+    return counts, rows_with
+
+
+def near(counts: dict[tuple[int, int, int], int],
+         c: tuple[int, int, int]) -> int:
+    """Pixels within 24 per channel of colour ``c``."""
+    return sum(n for px, n in counts.items()
+               if max(abs(a - b) for a, b in zip(px, c)) <= 24)
+
+
+def test_screenshot_shows_line_colours(report: Path, tmp_path: Path) -> None:
+    counts, rows_with = screenshot(page_of(report, "drv/main.c"), tmp_path)
     # The test-count cells: main.c has covered, partial and uncovered
     # lines, each at least one text line (~17 pixel rows) high.
     for status, n in rows_with.items():
         assert n >= 12, (status, rows_with)
     # Bold red (uncovered) and orange (partial) source text is drawn.
-    def near(c: tuple[int, int, int]) -> int:
-        return sum(n for px, n in counts.items()
-                   if max(abs(a - b) for a, b in zip(px, c)) <= 24)
-    assert near((255, 0, 0)) > 20
-    assert near((200, 100, 0)) > 20
+    assert near(counts, (255, 0, 0)) > 20
+    assert near(counts, (200, 100, 0)) > 20
+
+
+def parse(text: str) -> lxml.html.HtmlElement:
+    """The page as lxml sees it; huge_tree: libxml2 stops at a text node
+    of 10 MB otherwise (the hostile page has one)."""
+    return lxml.html.fromstring(text,
+                                parser=lxml.html.HTMLParser(huge_tree=True))
 
 
 def dump_dom(page: Path) -> lxml.html.HtmlElement:
     r = chromium("--dump-dom", page.as_uri())
     assert r.returncode == 0 and "<html" in r.stdout, r.stderr[-2000:]
-    return lxml.html.fromstring(r.stdout)
+    return parse(r.stdout)
 
 
 def test_dom_renders_tables(report: Path) -> None:
@@ -190,6 +210,118 @@ def test_click_sorts(report: Path, clicks: int, column: int,
     assert [r.xpath("string(td[1])") for r in t.xpath("tbody/tr")] == want
     th = t.xpath(f"thead/tr/th[{column}]")[0]
     assert th.get("data-dir") == ("asc" if clicks == 1 else "desc")
+
+
+# -- hostile input ------------------------------------------------------------
+
+#: A source whose text, names and tests try to break out of the page.  The
+#: payloads that would run leave a mark (data-pwned) if they ever did.
+HOSTILE_LINES = [
+    b"int a; /* </script><script>document.body.setAttribute("
+    b"'data-pwned','script')</script> */",
+    b'char *s = "<img src=x onerror=alert(1)>";',
+    b"char *t = \"<img src=x onerror=document.body.setAttribute("
+    b"'data-pwned','img')>\";",
+    b'char *u = "\xff\xfe\xc3( \xed\xa0\x80 \xe2\x82";',  # not UTF-8
+    # 10 MiB on one line, with markup in every chunk
+    (b"int v = a < b && c > d; /* </td></tr></table> */ " * 205600)[
+        :10 * 1024 * 1024],
+    b"int w;",
+]
+HOSTILE_TESTS = ("</script><img src=x onerror=alert(2)>",
+                 '" onmouseover="alert(3)')
+HOSTILE_FUNCTION = "<img src=x onerror=alert(4)>"
+HOSTILE_TITLE = "</title><script>alert(5)</script>"
+
+
+def hostile(src: Path) -> tuple[CoverageData, Path]:
+    """Lines 1, 4: covered; 2, 5: partly covered; 3, 6: uncovered."""
+    path = src / "evil.c"
+    path.write_bytes(b"\n".join(HOSTILE_LINES) + b"\n")
+    d = CoverageData()
+    m = Module(Module.make_key("<script>alert(6)</script>", "ee"),
+               "<script>alert(6)</script>", "/b/evil", "ee", "exe", True)
+    d.add_module(m)
+    hits = {1: 2, 2: 1, 3: 0, 4: 2, 5: 1, 6: 0}  # of 2 points per line
+    for line, nhit in hits.items():
+        for k in range(2):
+            off = line * 16 + k * 4
+            d.add_point(m.key, off, (Frame(HOSTILE_FUNCTION, str(path),
+                                           line, k + 1),))
+            if k < nhit:
+                for t in HOSTILE_TESTS:
+                    d.add_hit(m.key, off, t)
+    return d, path
+
+
+def test_hostile_source_is_escaped(tmp_path: Path) -> None:
+    """Source text, test, function and module names and the title are
+    text in the page, never markup: the one script is ours, no <img>,
+    and every cell reads back as the original text (invalid UTF-8 as
+    U+FFFD, the 10 MiB line whole)."""
+    d, path = hostile(tmp_path)
+    formats.write(d, "html", tmp_path / "r", title=HOSTILE_TITLE)
+    formats.write(d, "html", tmp_path / "one.html", title=HOSTILE_TITLE)
+    pages = [page_of(tmp_path / "r", "evil.c"), tmp_path / "r/index.html",
+             tmp_path / "one.html"]
+    for page in pages:
+        text = page.read_text()
+        assert text.count("<script") == 1 and text.count("</script>") == 1
+        for bad in ("<img", "<b>", "</td></tr></table> */", "onmouseover=\"",
+                    "</title><"):
+            assert bad not in text, (page.name, bad)
+        doc = parse(text)
+        assert doc.findtext(".//title").endswith(HOSTILE_TITLE)
+    doc = parse(pages[0].read_text())
+    assert [doc.get_element_by_id(f"L{n}").find_class("code")[0]
+            .text_content() for n in range(1, 7)] == [
+                ln.decode("utf-8", "replace") for ln in HOSTILE_LINES]
+    assert "\ufffd" in doc.get_element_by_id("L4").text_content()
+    assert doc.get_element_by_id("L1").find_class("tc")[0].get("title") == (
+        "2 of 2 points reached; tests:\n" + "\n".join(sorted(HOSTILE_TESTS)))
+    assert doc.get_element_by_id("functions").xpath(
+        "string(tbody/tr/td[1])") == HOSTILE_FUNCTION
+    index = parse(pages[1].read_text())
+    assert "modules: <script>alert(6)</script> (exe)" in index.xpath(
+        "string(//p[@class='meta'])")
+
+
+@pytest.mark.slow
+def test_hostile_source_renders_in_chromium(tmp_path: Path) -> None:
+    """In Chromium the hostile page runs none of its payloads (an alert
+    would be recorded by the hook put first in the page, a payload's
+    setAttribute would mark the body), holds no <img> nor any event
+    attribute, still sorts its tables with our script, and draws its
+    lines in their colours."""
+    d, _ = hostile(tmp_path)
+    formats.write(d, "html", tmp_path / "r", title=HOSTILE_TITLE)
+    page = page_of(tmp_path / "r", "evil.c")
+    text = page.read_text()
+    hook = ("<script>window.alert=function(m){document.documentElement"
+            ".setAttribute('data-alert',String(m))}</script>")
+    click = ("<script>document.querySelector('#functions thead th')"
+             ".click();</script>")
+    probe = tmp_path / "r/probe.html"
+    probe.write_text(text.replace('<meta charset="utf-8">',
+                                  '<meta charset="utf-8">' + hook, 1)
+                     .replace("</body>", click + "</body>"))
+    doc = dump_dom(probe)
+    assert doc.get("data-alert") is None
+    assert doc.find("body").get("data-pwned") is None
+    assert doc.xpath("//img") == []
+    assert doc.xpath("//*[@onerror or @onmouseover or @onload]") == []
+    assert len(doc.xpath("//script")) == 3  # the hook, ours, the click
+    assert doc.xpath("string(//title)").endswith(HOSTILE_TITLE)
+    assert doc.get_element_by_id("functions").xpath(
+        "thead/tr/th[1]")[0].get("data-dir") == "asc"
+    assert [len(doc.get_element_by_id(f"L{n}").find_class("code")[0]
+                .text_content()) for n in range(1, 7)] == [
+                    len(ln.decode("utf-8", "replace"))
+                    for ln in HOSTILE_LINES]
+    counts, rows_with = screenshot(page, tmp_path)
+    for status, n in rows_with.items():
+        assert n >= 12, (status, rows_with)
+    assert near(counts, (255, 0, 0)) > 20
 
 
 # -- atomic output ------------------------------------------------------------

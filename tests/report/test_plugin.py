@@ -23,6 +23,9 @@ import kcov
 from kcov.report import read_pcs
 from kcov.report.formats import read as read_coverage
 
+from tests.support.kernel import stock
+from tests.support.vm import Vm, dmesg_problems, find_vng
+
 PLUGIN = DATA / "plugin"
 MOD = "test_plugged.py"
 ALPHA, BETA, GAMMA, NOTHING = (f"{MOD}::test_{n}" for n in ("alpha", "beta", "gamma", "nothing"))
@@ -233,21 +236,19 @@ def test_overflow_is_reported(plugged: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.kernel  # boots the stock kernel
 def test_plugin_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> None:
     """pytest --kcov --kcov-provider linux inside the guest (stock kernel,
     kcov.ko, the instrumented minix.ko): each test's file-system call is
     attributed to it; the session's dump is reported again on the host."""
-    sys.path.insert(0, str(REPO / "tests" / "vm"))
-    from harness import STOCK_KERNEL, Vm, dmesg_problems, find_vng  # type: ignore[import-not-found]
 
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")
-    need(STOCK_KERNEL.is_file(), f"{STOCK_KERNEL} is missing (apt install linux-image-amd64)")
     w = tmp_path / "guest"
     w.mkdir()
     workdir(w, PLUGIN / "guest_minix_tests.py", "test_minix_ops.py")
     py = VENV_BIN / "python"
-    load = (f"{py} -c 'import sys; sys.path.insert(0, \"{REPO}/examples/kernel\"); import minixcov; "
+    load = (f"{py} -c 'from examples.kernel import minixcov; "
             f"from pathlib import Path; minixcov.load_modules(Path(\"{kernel_modules.kcov_ko}\"), "
             f"Path(\"{kernel_modules.minix_ko}\"))'")
     # Only our plugin, loaded by name (hypothesis and the other installed
@@ -256,7 +257,7 @@ def test_plugin_in_vm(kernel_modules: KernelModules, tmp_path: Path) -> None:
            f"-p no:cacheprovider -q --kcov --kcov-provider linux "
            f"--kcov-binary {kernel_modules.minix_ko} --kcov-pcs {w}/session.pcs "
            f"--kcov-report json:{w}/cov.json test_minix_ops.py")
-    res = Vm(kernel=STOCK_KERNEL, memory="1G", cpus=2, timeout=900,
+    res = Vm(kernel=stock().image, memory="1G", cpus=2, timeout=900,
              extra_args=(f"--rwdir={w}",)).run(
         cmd, cwd=w, env={"KCOV_REPO": str(REPO), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert res.returncode == 0, res.describe()

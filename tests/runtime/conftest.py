@@ -17,6 +17,8 @@ from typing import Callable
 
 import pytest
 
+from tests.support.prereq import need_tool, own
+
 from runtime_clients import Toolchain
 
 DATA = Path(__file__).parent / "data"
@@ -49,19 +51,17 @@ def _find_kcov_build(kcov_run: Path) -> Path | None:
 
 @pytest.fixture(scope="session")
 def toolchain() -> Toolchain:
-    if shutil.which(CC) is None:
-        pytest.skip(f"{CC} is not installed")
-    kcov = pytest.importorskip("kcov")
+    need_tool(CC)
+    import kcov  # ours: an import error is a failure
+
     kcov_run = Path(sys.executable).parent / "kcov-run"
     if not kcov_run.is_file():
         found = shutil.which("kcov-run")
-        if found is None:
-            pytest.skip("kcov-run is not installed")
-        kcov_run = Path(found)
+        own(found, "kcov-run is not installed")
+        kcov_run = Path(str(found))
     tc = Toolchain(Path(kcov.get_include()), Path(kcov.get_lib_dir()), kcov_run,
                    _find_kcov_build(kcov_run))
-    if not (tc.lib_dir / "libkcovrt.so").is_file():
-        pytest.skip(f"libkcovrt.so not found in {tc.lib_dir}")
+    own((tc.lib_dir / "libkcovrt.so").is_file(), f"libkcovrt.so not found in {tc.lib_dir}")
     return tc
 
 

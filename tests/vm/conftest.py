@@ -1,13 +1,14 @@
 """Fixtures for the real-kernel tests: kernels built with `kcov-build kernel`
-(kernels.py) and booted with the virtme-ng harness (harness.py)."""
+(tests/support/kernels.py) and booted with the virtme-ng harness
+(tests/support/vm.py)."""
 from __future__ import annotations
 
 import shutil
 
 import pytest
 
-from harness import find_vng
-from kernels import BuiltKernel, build_kernel, need
+from tests.support.kernels import BuiltKernel, build_kernel, need
+from tests.support.vm import find_vng
 
 
 @pytest.fixture(scope="session")

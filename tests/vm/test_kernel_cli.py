@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels import CACHE, KCONF, LINUX_TARBALL, builder_env, in_ci, kcov_build_cmd, need
+from tests.support.kernels import CACHE, KCONF, LINUX_TARBALL, builder_env, in_ci, kcov_build_cmd, need
 
 
 def run(args: list[str], cache: Path, cwd: Path) -> subprocess.CompletedProcess[str]:

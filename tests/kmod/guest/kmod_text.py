@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Iterable
 
-import kmod_guest as H
 
-sys.path.insert(0, str(H.REPO / "examples" / "kernel"))
-
-from minixcov import ModuleText  # noqa: E402,F401 - re-exported for the tests
+from examples.kernel.minixcov import ModuleText  # noqa: F401 - re-exported for the tests
 
 
 def kernel_text() -> tuple[int, int]:

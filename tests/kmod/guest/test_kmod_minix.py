@@ -16,7 +16,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 import kmod_text as T
-import minixcov as M
+from examples.kernel import minixcov as M
 from kcov import Mode
 
 pytestmark = pytest.mark.vm

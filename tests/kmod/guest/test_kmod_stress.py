@@ -15,9 +15,8 @@ import pytest
 
 import kmod_guest as H
 
-sys.path.insert(0, str(H.REPO / "tests" / "vm"))
 
-from harness import dmesg_problems  # noqa: E402
+from tests.support.vm import dmesg_problems  # noqa: E402
 
 pytestmark = pytest.mark.vm
 

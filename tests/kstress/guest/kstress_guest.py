@@ -5,8 +5,8 @@ The device helpers come from tests/kmod/guest/kmod_guest.py.  What is added
 here is what the abuse tests need to judge a result: the ioctl numbers of
 the four ABIs, the errnos each ABI documents, and the mmap rules, all
 written from the specifications (shared/spec/bsd-kcov.md §1.6-§1.7, §2.2,
-§3.2; shared/spec/linux-kcov.md §2.3-§2.4) and the README's compatibility
-notes, not from runtime/engine.c.
+§3.2; shared/spec/linux-kcov.md §2.3-§2.4) and the compatibility notes
+(docs/compatibility.md), not from runtime/engine.c.
 """
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ VFS_IOCTLS = frozenset({
 
 def cmd_abi(cmd: int, sized: str | None, personality: str) -> str | None:
     """The ABI whose driver handles `cmd` on a descriptor sized in `sized`
-    (None: not sized) of a node with `personality` (README, "Compatibility
-    notes": /dev/kcov serves every command set; NetBSD and OpenBSD share
+    (None: not sized) of a node with `personality` (docs/compatibility.md:
+    /dev/kcov serves every command set; NetBSD and OpenBSD share
     three numbers, which belong to the descriptor's ABI, else to the
     personality, NetBSD's unless the personality is OpenBSD)."""
     if cmd in (F_SETBUFSIZE, F_ENABLE, F_DISABLE):

@@ -14,10 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "examples" / "kernel"))
-
-import minixcov  # noqa: E402
+from examples.kernel import minixcov  # the VM harness puts the repository on PYTHONPATH
 
 from kcov import Mode  # noqa: E402
 from kcov.report import kmod_maps, write_pcs  # noqa: E402

@@ -6,15 +6,12 @@ runs is recorded under the test's name.  KCOV_REPO names the source tree
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(os.environ["KCOV_REPO"]) / "examples" / "kernel"))
-
-import minixcov  # noqa: E402
+from examples.kernel import minixcov  # the VM harness puts the repository on PYTHONPATH
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@
 #error Do not include this file directly in userland. Use sys/kcov.h instead
 #endif
 
-#define	COV_CMP_CONST		(1 << 0)
-#define	COV_CMP_SIZE(x)		((x) << 1)
-#define	COV_CMP_MASK		(3 << 1)
-#define	COV_CMP_GET_SIZE(x)	(((x) >> 1) & 3)
+#define COV_CMP_CONST       (1 << 0)
+#define COV_CMP_SIZE(x)     ((x) << 1)
+#define COV_CMP_MASK        (3 << 1)
+#define COV_CMP_GET_SIZE(x) (((x) >> 1) & 3)
 
 #endif /* !_SYS_COVERAGE_H_ */

@@ -36,9 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
-STOCK_KERNEL = Path("/boot/vmlinuz-6.1.0-56-amd64")
+from .prereq import REPO, VENV_BIN
 
 # Kernel log lines that mean the kernel misbehaved.
 _PROBLEM = re.compile(
@@ -165,7 +163,9 @@ def _guest_script(command: str, shared: Path, cwd: Path, env: Mapping[str, str])
     return (
         "#!/bin/sh\n"
         f"export PATH={q(str(VENV_BIN))}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-        "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1\n"
+        "export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 KCOV_GUEST=1\n"
+        # tests.support and examples.kernel import from any cwd
+        f"export PYTHONPATH={q(str(REPO))}\n"
         f"{exports}"
         f"cd {q(str(cwd))} || exit 125\n"
         f"( {command}\n)\n"

@@ -19,24 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, VENV_BIN
+from .prereq import in_ci, need  # noqa: F401  (kernel suites import them from here)
 
-DATA = Path(__file__).resolve().parent / "data"
+from .vm import REPO, VENV_BIN
+
 KCONF = REPO / "kernel_conf"
 LINUX_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 CACHE = REPO / ".cache"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def need(ok: bool, why: str) -> None:
-    """Skip when a prerequisite is missing, except in CI, where it fails."""
-    if not ok:
-        if in_ci():
-            pytest.fail(f"CI=true but {why}")
-        pytest.skip(why)
 
 
 def kcov_build_cmd() -> list[str]:
@@ -70,13 +59,22 @@ class BuiltKernel:
         return self.outdir / ".config"
 
 
+# DWARF for the gcc kernel, so that tests/report symbolises its vmlinux.
+DEBUGINFO_CONFIG = REPO / "tests" / "report" / "data" / "debuginfo.config"
+
+
 def fragments(compiler: str) -> list[Path]:
     """The fragments after kcov.config (which kcov-build kernel merges first).
-    The clang kernel also loads modules: tests/kprofile boots it with kcov.ko
-    and an SBCC-instrumented module, so that CI builds one clang kernel."""
+
+    Each kernel is built once per run and serves every suite that needs
+    one like it.  The clang kernel also loads modules: tests/kprofile boots
+    it with kcov.ko and an SBCC-instrumented module.  The gcc kernel carries
+    DWARF: tests/report maps its PCs to source lines (reportfix.py)."""
     frags = [KCONF / "linux" / "vm.config"]
     if compiler.startswith("clang"):
         frags.append(KCONF / "linux" / "modules.config")
+    else:
+        frags.append(DEBUGINFO_CONFIG)
     return frags
 
 

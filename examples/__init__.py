@@ -1,0 +1,1 @@
+"""Examples, importable from the tests as examples.kernel.kmodules etc."""

@@ -1,0 +1,81 @@
+"""Rules for every test folder.
+
+* Where everything is required (CI=true, or KCOV_REQUIRE_ALL=1 as
+  `make test` and `make check` set it), a skip is a failure, however it was
+  raised: after `make setup` nothing may be missing, and a suite that skips
+  would go green without testing anything.  Guest-only tests outside a VM
+  are the exception: they are not missing anything, they run elsewhere.
+* Guest-only tests (marked `vm`) skip outside the VM and say where they run;
+  the VM harness (tests/support/vm.py) sets KCOV_GUEST=1 in the guest.
+* Tests that build a Linux kernel or boot a VM are marked `kernel`: the
+  whole host side of the kernel suites, and elsewhere whoever asks for a
+  built kernel or boots one.  `make check` deselects them.
+* At the end of the run, a table of where the time went, per test folder.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.support.prereq import strict, why_strict
+
+TESTS = Path(__file__).resolve().parent
+# Folders whose host tests all build a kernel or boot the stock one.
+KERNEL_FOLDERS = frozenset({"anchor", "kmod", "kprofile", "kstress", "vm"})
+# Fixtures that build a kernel (tests/report/reportfix.py).
+KERNEL_FIXTURES = frozenset({"debug_kernel"})
+GUEST_ONLY = "guest-only: runs inside the VM that tests/kmod, tests/kstress or tests/vm boot"
+
+_seconds: dict[str, float] = defaultdict(float)
+_counts: dict[str, int] = defaultdict(int)
+_t0 = time.monotonic()
+
+
+def in_guest() -> bool:
+    return os.environ.get("KCOV_GUEST") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if in_guest():
+        return
+    skip = pytest.mark.skip(reason=GUEST_ONLY)
+    for item in items:
+        if item.get_closest_marker("vm") is not None:
+            item.add_marker(skip)
+            continue
+        rel = Path(str(item.path)).resolve().relative_to(TESTS).parts
+        if rel[0] in KERNEL_FOLDERS or KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kernel)
+
+
+def _suite(nodeid: str) -> str:
+    parts = nodeid.split("::", 1)[0].split("/")
+    return "/".join(parts[:2]) if parts[0] == "tests" and len(parts) > 2 else parts[0]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    rep: pytest.TestReport = outcome.get_result()
+    _seconds[_suite(rep.nodeid)] += rep.duration
+    if rep.when == "call" or (rep.when == "setup" and not rep.passed):
+        _counts[_suite(rep.nodeid)] += 1
+    if rep.skipped and strict() and not hasattr(rep, "wasxfail") and item.get_closest_marker("vm") is None:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = f"{why_strict()}: everything is required, so this skip is a failure: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    if not _seconds or in_guest():
+        return
+    tr = terminalreporter
+    tr.section("time per test folder")
+    total = sum(_seconds.values())
+    for suite, secs in sorted(_seconds.items(), key=lambda kv: -kv[1]):
+        tr.write_line(f"{secs:8.1f} s  {100 * secs / total if total else 0:5.1f} %  {_counts[suite]:5d} tests  {suite}")
+    tr.write_line(f"{total:8.1f} s  in tests, {time.monotonic() - _t0:.1f} s wall for the session")
