@@ -47,8 +47,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("vm") is not None:
             item.add_marker(skip)
             continue
-        rel = Path(str(item.path)).resolve().relative_to(TESTS).parts
-        if rel[0] in KERNEL_FOLDERS or KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        path = Path(str(item.path)).resolve()
+        folder = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else ""
+        if folder in KERNEL_FOLDERS or KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kernel)
 
 
