@@ -17,14 +17,16 @@ llvm-cov lcov.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
-import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.prereq import need, need_tools
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,14 +79,6 @@ kmod_profile._assemble(cc, out / "kbuild" / kmod_profile.DEP_NAME)
 """
 
 
-def _need(*tools: str) -> None:
-    for t in tools:
-        if shutil.which(t) is None and not (BIN / t).is_file():
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{t} is required in CI")
-            pytest.skip(f"{t} is not installed")
-
-
 def _run(argv: list[object], cwd: Path, umask: int | None = None, env: dict[str, str] | None = None) -> None:
     cmd = [str(a) for a in argv]
     if umask is not None:
@@ -95,8 +89,8 @@ def _run(argv: list[object], cwd: Path, umask: int | None = None, env: dict[str,
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _need(CC, "llvm-profdata-19", "llvm-cov-19", "kcov-build")
-    pytest.importorskip("clang.cindex", reason="kcov-build inventory needs libclang")
+    need_tools(CC, "llvm-profdata-19", "llvm-cov-19", "kcov-build")
+    need(importlib.util.find_spec("clang") is not None, "libclang is not installed (kcov-build inventory needs it)")
     d = tmp_path_factory.mktemp("mode-inputs")
     (d / "p.c").write_text("int main(int c, char **v) { (void)v; return c > 9; }\n")
     (d / "lib.c").write_text("int kcov_mode_f(int x) { return x > 3 ? x * 2 : x + 1; }\n")
