@@ -11,6 +11,7 @@ kcov-report), and print errors with :func:`say_error`.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from typing import Any, Callable, NoReturn
@@ -51,17 +52,8 @@ class ArgumentParser(argparse.ArgumentParser):
         self.usage_message = usage_message
 
     def add_subparsers(self, **kwargs: Any) -> Any:
-        kwargs.setdefault("parser_class", type(self))
-        action = super().add_subparsers(**kwargs)
-        make, message = action._parser_class, self.usage_message
-
-        def parser_class(*a: Any, **kw: Any) -> Any:
-            if issubclass(make, ArgumentParser):
-                kw.setdefault("usage_message", message)
-            return make(*a, **kw)
-
-        action._parser_class = parser_class
-        return action
+        kwargs.setdefault("parser_class", functools.partial(type(self), usage_message=self.usage_message))
+        return super().add_subparsers(**kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(self.usage_message(self.prog, message) if self.usage_message else message)

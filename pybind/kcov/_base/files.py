@@ -126,10 +126,11 @@ def _settle_tree(root: Path) -> None:
     """Give every directory of the tree the umask's mode (a tool may have
     chosen its own: llvm-cov makes 0770 less the umask), then flush it."""
     mode = _mode(True)
-    dirs, files = [], []
-    for d, _, names in os.walk(root):
-        dirs.append(Path(d))
-        files.extend(Path(d) / n for n in names)
+    dirs: list[Path] = []
+    files: list[Path] = []
+    for top, _, names in os.walk(root):
+        dirs.append(Path(top))
+        files.extend(Path(top) / n for n in names)
     for d in dirs:
         os.chmod(d, mode)
     if len(files) > SYNC_EACH_MAX:
