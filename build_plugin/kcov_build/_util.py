@@ -1,45 +1,17 @@
-"""Small pieces every kcov-build command shares: atomic writes and
-running a child in the foreground the way system(3) does."""
+"""Small pieces every kcov-build command shares: running a child in the
+foreground the way system(3) does.  Files are written by kcov's one atomic
+writer, re-exported here."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+from kcov._base.files import write_atomic
 
-def write_atomic(
-    path: Path, data: str | bytes, *, mode: int | None = None, errors: str = "strict", mkdir: bool = True
-) -> None:
-    """Write data to path through a temporary file in the same directory,
-    fsync'd and renamed into place: readers see the old file or the new one,
-    never half of it.  mode, if given, is applied before the rename; with
-    mkdir, missing parent directories are created."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if mkdir:
-        directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")
-    try:
-        if isinstance(data, bytes):
-            with os.fdopen(fd, "wb") as fb:
-                fb.write(data)
-                fb.flush()
-                os.fsync(fb.fileno())
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8", errors=errors) as ft:
-                ft.write(data)
-                ft.flush()
-                os.fsync(ft.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["exit_status", "run_foreground", "terminal_signals_ignored", "write_atomic"]
 
 
 @contextlib.contextmanager

@@ -45,8 +45,11 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from functools import lru_cache
+from os import EX_DATAERR, EX_IOERR, EX_NOINPUT, EX_OK, EX_UNAVAILABLE, EX_USAGE
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+
+from kcov._base.errors import ArgumentParser, ToolkitError, UsageError, say_error
 
 from ._util import write_atomic
 
@@ -69,7 +72,7 @@ __all__ = [
 
 PROG = "kcov-build"
 INVENTORY_VERSION = 1
-EX_OK, EX_FOUND, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE = 0, 1, 64, 65, 66, 69
+EX_FOUND = 1  # kcov-build check: functions that would recurse
 
 # The project's own annotation, recognised by name whatever it expands to
 # (kcov/noinstr.h, included by kcovrt.h, defines it per compiler; it may be empty for a compiler without
@@ -79,12 +82,10 @@ DEFAULT_ANNOTATIONS: tuple[str, ...] = ("KCOV_NO_COVERAGE",)
 DEFAULT_ANNOTATE_STRINGS: tuple[str, ...] = ("kcov_no_coverage",)
 
 
-class AnalysisError(Exception):
-    """Bad input for the analysis; `status` is the sysexits code for CLIs."""
+class AnalysisError(ToolkitError):
+    """Bad input for the analysis; `exit_status` is the sysexits code for CLIs."""
 
-    def __init__(self, message: str, status: int = EX_DATAERR) -> None:
-        super().__init__(message)
-        self.status = status
+    exit_status = EX_DATAERR
 
 
 @dataclass(frozen=True)
@@ -762,7 +763,7 @@ def _worker(entry: CompileEntry, annotations: tuple[str, ...]) -> tuple[list[Fun
     try:
         return functions_in_tu(entry, annotations=annotations, errors=errs, cache=_worker_cache), errs, None
     except AnalysisError as e:
-        return [], errs, (str(e), e.status)
+        return [], errs, (str(e), e.exit_status)
 
 
 def write_inventory(functions: Iterable[Function], path: str | Path) -> None:
@@ -1099,15 +1100,6 @@ def check_functions(
 # CLIs
 
 
-class _Usage(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _Usage(message)
-
-
 def _split_dashdash(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     argv = list(argv)
     if "--" in argv:
@@ -1128,12 +1120,11 @@ def _entries(opts: argparse.Namespace, cmd: list[str] | None) -> list[CompileEnt
 def _run_cli(fn: Any, argv: Sequence[str]) -> int:
     try:
         return int(fn(argv))
-    except _Usage as e:
+    except UsageError as e:
         print(f"{PROG}: {e} (try '{PROG} {fn.__name__.removeprefix('_main_')} --help')", file=sys.stderr)
         return EX_USAGE
     except AnalysisError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return e.status
+        return say_error(PROG, e)
     except BrokenPipeError:
         # The reader (head, less) has seen enough; say nothing more.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -1141,7 +1132,7 @@ def _run_cli(fn: Any, argv: Sequence[str]) -> int:
         return 128 + 13
     except OSError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
-        return EX_NOINPUT if isinstance(e, FileNotFoundError) else 74
+        return EX_NOINPUT if isinstance(e, FileNotFoundError) else EX_IOERR
     except KeyboardInterrupt:
         return 130
 
@@ -1153,7 +1144,7 @@ def main_inventory(argv: Sequence[str]) -> int:
 
 def _main_inventory(argv: Sequence[str]) -> int:
     own, cmd = _split_dashdash(argv)
-    ap = _Parser(prog=f"{PROG} inventory", description="List every function defined in the compiled sources.")
+    ap = ArgumentParser(prog=f"{PROG} inventory", description="List every function defined in the compiled sources.")
     ap.add_argument("-p", metavar="COMPILE_COMMANDS", help="compile_commands.json (or its directory)")
     ap.add_argument("-o", metavar="OUT.json", help="write the inventory as JSON (default: print a table)")
     ap.add_argument("--annotation", action="append", default=[], metavar="NAME",
@@ -1167,7 +1158,7 @@ def _main_inventory(argv: Sequence[str]) -> int:
     except SystemExit as e:  # --help
         return int(e.code or 0) if isinstance(e.code, int) else EX_OK
     if (opts.p is None) == (cmd is None):
-        raise _Usage("give either -p compile_commands.json or -- CC ARGS...")
+        raise UsageError("give either -p compile_commands.json or -- CC ARGS...")
     entries = _entries(opts, cmd)
     errors: list[str] = []
     fns = inventory(entries, annotations=opts.annotation, progress=len(entries) > 1 and not opts.quiet,
@@ -1196,8 +1187,8 @@ def main_check(argv: Sequence[str]) -> int:
 
 
 def _main_check(argv: Sequence[str]) -> int:
-    ap = _Parser(prog=f"{PROG} check",
-                 description="Report instrumented functions the coverage runtime calls while recording.")
+    ap = ArgumentParser(prog=f"{PROG} check",
+                        description="Report instrumented functions the coverage runtime calls while recording.")
     ap.add_argument("-p", metavar="COMPILE_COMMANDS", required=True, help="compile_commands.json (or its directory)")
     ap.add_argument("--runtime", action="append", default=[], metavar="LIB_OR_OBJ",
                     help="runtime to disassemble (.so, .a, .o, .ko); default: the installed libkcovrt.so")

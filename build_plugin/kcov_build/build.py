@@ -27,6 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from kcov._base.errors import ToolkitError
+
 from ._paths import RuntimePaths
 from ._util import run_foreground, write_atomic
 from .settings import Settings, capability_error, cxx_for, identify, newest_clang, resolve
@@ -39,10 +41,13 @@ MAKES = frozenset({"make", "gmake", "bmake", "remake"})
 _COMPILER_NAME = re.compile(r"(?:^|.*[-_])(?:cc|c\+\+|gcc|g\+\+|clang|clang\+\+)(?:[-_.]\w*)*$")
 
 
-class BuildError(Exception):
-    def __init__(self, msg: str, status: int) -> None:
-        super().__init__(msg)
-        self.status = status
+class BuildError(ToolkitError):
+    """A build kcov-build cannot run: one line and exit_status."""
+
+    @property
+    def status(self) -> int:
+        """The former name of ``exit_status`` (PgoError's readers use it)."""
+        return self.exit_status
 
 
 def looks_like_compiler(cmd0: str) -> bool:
@@ -131,13 +136,13 @@ def choose_compilers(cmd: Sequence[str], s: Settings) -> tuple[str, str | None, 
         if found is None:
             found = "gcc" if resolve("gcc") else None
         if found is None:
-            raise BuildError("no compiler found: install clang or gcc, or pass --compiler", 69)
+            raise BuildError("no compiler found: install clang or gcc, or pass --compiler", os.EX_UNAVAILABLE)
         cc = found
     if len(shlex.split(cc)) != 1:
-        raise BuildError(f"compiler '{cc}' is a command line, not a compiler; pass --compiler PATH", 64)
+        raise BuildError(f"compiler '{cc}' is a command line, not a compiler; pass --compiler PATH", os.EX_USAGE)
     real = resolve(cc)
     if real is None:
-        raise BuildError(f"compiler {cc}: command not found", 69)
+        raise BuildError(f"compiler {cc}: command not found", os.EX_UNAVAILABLE)
     real_cxx = resolve(cxx) if cxx else cxx_for(real)
     return real, real_cxx, notes
 
@@ -163,7 +168,7 @@ def _kmod_profile(new: list[str], cmd: Sequence[str], s: Settings, state: Path) 
     try:
         return kbuild_args(new, s, state, _kconfig(kdir) if kdir else {})
     except KmodProfileError as e:
-        raise BuildError(str(e), e.status) from None
+        raise BuildError(str(e), e.exit_status) from None
 
 
 def _read_log(path: str) -> list[dict[str, object]]:
@@ -231,7 +236,7 @@ def run_build(
     s.family, s.version = comp.family, comp.version
     msg = capability_error(s, cc)
     if msg is not None:
-        raise BuildError(msg, 64)
+        raise BuildError(msg, os.EX_USAGE)
     state = ensure_state(s)
     new = _inject(list(cmd), str(state / "cc"), str(state / "c++"))
     new = _kmod_profile(new, cmd, s, state)
@@ -261,7 +266,7 @@ def run_build(
                 print(f"{PROG}: the build failed (status {rc}); no compile database or inventory written", file=sys.stderr)
             else:
                 if compdb:
-                    write_atomic(Path(compdb), json.dumps(entries, indent=1) + "\n", mode=0o644)
+                    write_atomic(Path(compdb), json.dumps(entries, indent=1) + "\n")
                     print(f"{PROG}: wrote {compdb} ({len(entries)} compiles)", file=sys.stderr)
                 if inventory:
                     from . import analysis
@@ -274,7 +279,7 @@ def run_build(
                         funcs = analysis.inventory(ents, annotations=s.all_annotations, progress=True)
                         analysis.write_inventory(funcs, inventory)
                     except analysis.AnalysisError as e:
-                        raise BuildError(f"inventory: {e}", 65) from None
+                        raise BuildError(f"inventory: {e}", os.EX_DATAERR) from None
                     print(f"{PROG}: wrote {inventory} ({len(funcs)} functions)", file=sys.stderr)
     finally:
         if log is not None:

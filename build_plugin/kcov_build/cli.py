@@ -29,7 +29,10 @@ import argparse
 import os
 import shlex
 import sys
-from typing import NoReturn, Sequence
+from os import EX_OK, EX_UNAVAILABLE, EX_USAGE
+from typing import Sequence
+
+from kcov._base.errors import ArgumentParser, UsageError, say_error
 
 from ._paths import RuntimePaths, runtime_paths
 from ._util import run_foreground
@@ -45,11 +48,6 @@ from .wrap import (  # noqa: F401  (classify, coverage_flags are part of the mod
 
 PROG = "kcov-build"
 
-# sysexits(3)
-EX_OK = 0
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_UNAVAILABLE = 69
 EX_NOTFOUND = 127  # the shell's "command not found"
 
 # Options of kcov-build itself that take a value as the next argument.
@@ -59,17 +57,8 @@ _OWN_VALUE_OPTS = frozenset(
 )
 
 
-class UsageError(Exception):
-    """A mistake on the command line: reported in one line, exit 64."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog=PROG,
         usage=f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | {PROG} config|kernel|inventory|check|pgo|stock-kernel ...",
         description=(
@@ -338,8 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {e}", file=sys.stderr)
         return EX_USAGE
     except BuildError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return e.status
+        return say_error(PROG, e)
     except OSError as e:
         print(f"{PROG}: {e.filename or ''}: {e.strerror}".replace(": :", ":"), file=sys.stderr)
         return EX_UNAVAILABLE

@@ -22,13 +22,11 @@ prints the release (or the image's or the headers' path), for shell use:
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, NoReturn, Sequence
+from typing import Mapping, Sequence
 
 BOOT = Path("/boot")
 SRC = Path("/usr/src")
@@ -124,17 +122,16 @@ def stock_kernel(
     )
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: {message} (try '{self.prog} --help')", file=sys.stderr)
-        raise SystemExit(os.EX_USAGE)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    p = _Parser(
+    # Imported here only: stock_kernel() stays importable without the built
+    # kcov package (examples/kernel and tests/support import this module).
+    from kcov._base.errors import ArgumentParser, ToolkitError, run_cli
+
+    p = ArgumentParser(
         prog="kcov-build stock-kernel",
         description="Print the installed stock kernel (newest image with its headers): "
                     "its release, or with --image/--headers a path.",
+        usage_message=lambda prog, message: f"{message} (try '{prog} --help')",
     )
     p.add_argument("--series", help="6.1 or 6.12 (default: any)")
     p.add_argument("--flavour", default="amd64", help="amd64 (default), cloud-amd64 or rt-amd64")
@@ -142,15 +139,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     what.add_argument("--image", action="store_true", help="print /boot/vmlinuz-RELEASE")
     what.add_argument("--headers", action="store_true", help="print /usr/src/linux-headers-RELEASE")
     what.add_argument("--all", action="store_true", help="list every installed kernel with headers")
-    opts = p.parse_args(argv)
-    if opts.all:
-        for k in installed():
-            print(f"{k.release}\t{k.image}\t{k.headers}")
+
+    def run() -> int:
+        opts = p.parse_args(argv)
+        if opts.all:
+            for k in installed():
+                print(f"{k.release}\t{k.image}\t{k.headers}")
+            return os.EX_OK
+        try:
+            k = stock_kernel(opts.series, opts.flavour)
+        except NoStockKernel as e:
+            raise ToolkitError(str(e), os.EX_UNAVAILABLE) from None
+        print(k.image if opts.image else k.headers if opts.headers else k.release)
         return os.EX_OK
-    try:
-        k = stock_kernel(opts.series, opts.flavour)
-    except NoStockKernel as e:
-        print(f"{p.prog}: {e}", file=sys.stderr)
-        return os.EX_UNAVAILABLE
-    print(k.image if opts.image else k.headers if opts.headers else k.release)
-    return os.EX_OK
+
+    return run_cli(p.prog, run)

@@ -76,8 +76,11 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from os import EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_OK, EX_UNAVAILABLE, EX_USAGE
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from kcov._base.errors import ArgumentParser, ToolkitError, run_cli
 
 from . import _util
 
@@ -85,25 +88,19 @@ PROG = "kcov-build"
 FORMAT = "kcov-build-config"
 FORMAT_VERSION = 1
 
-EX_OK = 0
-EX_NOT_ON = 1
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_UNAVAILABLE = 69
-EX_CANTCREAT = 73
+EX_NOT_ON = 1  # kcov-build config: coverage is not on
 
 OSES = ("freebsd", "linux", "netbsd", "openbsd")
 MAX_INCLUDE_DEPTH = 32
 COMPILER_FLAGS = ("-fsanitize-coverage=trace-pc", "-fsanitize-coverage=trace-cmp")
 
 
-class ConfigError(Exception):
-    """A problem that ends the command: one stderr line and `status`."""
+class ConfigError(ToolkitError):
+    """A problem that ends the command: one stderr line and `exit_status`
+    (given first, unlike the other errors: the message is often long)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self, exit_status: int, message: str) -> None:
+        super().__init__(message, exit_status)
         self.message = message
 
 
@@ -921,14 +918,10 @@ def _report_text(rep: dict[str, Any]) -> str:
 # CLI
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise ConfigError(EX_USAGE, f"config: {message} (try '{PROG} config --help')")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=f"{PROG} config", description="Read a kernel configuration and report whether kcov "
-                "coverage is on and what is missing.",
+    p = ArgumentParser(
+        prog=f"{PROG} config", usage_message=lambda prog, message: f"config: {message} (try '{prog} --help')",
+        description="Read a kernel configuration and report whether kcov coverage is on and what is missing.",
                 epilog="Exit status: 0 coverage on, 1 not on (see the report), 64 usage, 65 malformed or "
                 "contradictory configuration or include cycle, 66 missing FILE, 69 compiler unavailable, "
                 "73 OUT not writable.")
@@ -944,20 +937,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        return _main(argv)
-    except ConfigError as e:
-        print(f"{PROG}: {e.message}", file=sys.stderr)
-        return e.status
-    except KeyboardInterrupt:
-        return 130
+    return run_cli(PROG, lambda: _main(argv), interrupted=None)
 
 
 def _main(argv: list[str]) -> int:
-    try:
-        opts = _parser().parse_args(argv)
-    except SystemExit as e:  # --help
-        return int(e.code or 0) if isinstance(e.code, int) else EX_OK
+    opts = _parser().parse_args(argv)
     paths = [Path(f) for f in opts.files]
     for d in opts.search:
         if not d.is_dir():

@@ -33,23 +33,20 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from os import EX_DATAERR, EX_NOINPUT, EX_OK, EX_UNAVAILABLE, EX_USAGE
 from pathlib import Path
-from typing import IO, NoReturn, Sequence
+from typing import IO, Sequence
+
+from kcov._base.errors import ArgumentParser, ToolkitError, run_cli
+from kcov._base.files import atomic_directory
 
 from ._util import exit_status, terminal_signals_ignored, write_atomic
 
 PROG = "kcov-build kernel"
 
-EX_OK = 0
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_UNAVAILABLE = 69
-EX_SOFTWARE = 70
 
 PROGRESS_EVERY = 5.0  # seconds between progress lines
 LOG_NAME = "kcov-build.log"
@@ -57,22 +54,13 @@ BASES = ("tinyconfig", "defconfig", "olddefconfig")
 TARBALL_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.zst")
 
 
-class KernelError(Exception):
-    """A failure reported in one line; `status` is the exit status."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise KernelError(f"{message} (try 'kcov-build kernel --help')", EX_USAGE)
+class KernelError(ToolkitError):
+    """A failure reported in one line, ending with `exit_status`."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=PROG,
+    p = ArgumentParser(
+        prog=PROG, usage_message=lambda prog, message: f"{message} (try '{prog} --help')",
         description="Configure and build a Linux kernel with its kcov (CONFIG_KCOV) turned on.",
         epilog="The project's kcov.config fragment is always merged after the base "
         "and before your fragments, so a fragment of yours can override it.",
@@ -153,14 +141,8 @@ def _extract(tarball: Path) -> Path:
     name = tarball.name.split(".tar")[0].split(".t")[0]
     dest = cache_dir() / "src" / f"{name}-{key}"
     if not dest.is_dir():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
-        try:
+        with atomic_directory(dest) as tmp:
             _untar(tarball, tmp)
-            os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     entries = [e for e in dest.iterdir() if e.is_dir()]
     tree = entries[0] if len(entries) == 1 else dest
     return tree
@@ -449,18 +431,8 @@ def _run(opts: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        opts = _parser().parse_args(argv)
-        return _run(opts)
-    except KernelError as e:
-        print(f"kcov-build: {e}", file=sys.stderr)
-        return e.status
-    except SystemExit as e:  # --help
-        return int(e.code or 0) if isinstance(e.code, int) else EX_OK
-    except KeyboardInterrupt:
-        print("kcov-build: interrupted", file=sys.stderr)
-        return 130
+    args = sys.argv[1:] if argv is None else list(argv)
+    return run_cli("kcov-build", lambda: _run(_parser().parse_args(args)))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ import subprocess
 from pathlib import Path
 from typing import Sequence
 
+from kcov._base.errors import ToolkitError
+from kcov._base.files import atomic_target
+
 from ._util import write_atomic
 from .settings import Settings, sbcc_raw_version
 
@@ -39,13 +42,9 @@ LDS_NAME = "kcovprof-kmod.lds"
 DEP_NAME = "kcovprof-kmod-dep.o"
 SECTIONS = ("data", "cnts", "bits", "names", "vnds")
 
-EX_UNAVAILABLE = 69
 
-
-class KmodProfileError(Exception):
-    def __init__(self, msg: str, status: int = EX_UNAVAILABLE) -> None:
-        super().__init__(msg)
-        self.status = status
+class KmodProfileError(ToolkitError):
+    exit_status = os.EX_UNAVAILABLE
 
 
 def linker_script(raw_version: int | None) -> str:
@@ -107,7 +106,7 @@ def kbuild_args(cmd: Sequence[str], s: Settings, state: Path, kconfig: dict[str,
     lds = state / LDS_NAME
     text = linker_script(version)
     if not lds.is_file() or lds.read_text() != text:
-        write_atomic(lds, text, mode=0o644)
+        write_atomic(lds, text)
     dep = state / DEP_NAME
     if not dep.is_file():
         _assemble(s.cc, dep)
@@ -137,14 +136,9 @@ def lld_for(kconfig: dict[str, str]) -> str:
 
 
 def _assemble(cc: str, out: Path) -> None:
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    proc = subprocess.run([cc, "-c", "-x", "assembler", "-", "-o", str(tmp)], input=DEP_ASM,
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        first = (proc.stderr.strip().splitlines() or ["failed"])[0]
-        raise KmodProfileError(f"--sbcc: assembling {out.name} with {cc}: {first}", 70)
-    os.replace(tmp, out)
+    with atomic_target(out) as tmp:
+        proc = subprocess.run([cc, "-c", "-x", "assembler", "-", "-o", str(tmp)], input=DEP_ASM,
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            first = (proc.stderr.strip().splitlines() or ["failed"])[0]
+            raise KmodProfileError(f"--sbcc: assembling {out.name} with {cc}: {first}", os.EX_SOFTWARE)

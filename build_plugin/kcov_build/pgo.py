@@ -28,20 +28,17 @@ import os
 import struct
 import sys
 from dataclasses import dataclass
+from os import EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_USAGE
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Sequence
+
+from kcov._base.errors import ArgumentParser, run_cli
 
 from .build import BuildError
 from .settings import Settings, sbcc_raw_version
 
 PROG = "kcov-build"
 GENERATE_FLAGS = ("-fprofile-generate",)
-
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_UNAVAILABLE = 69
-EX_CANTCREAT = 73
 
 INDEXED_MAGIC = 0x8169666F72706CFF  # "\xfflprofi\x81"
 RAW_MAGICS = (0xFF6C70726F667281, 0xFF6C70726F665281)
@@ -192,14 +189,10 @@ def capability_error(s: Settings, cc: str) -> str | None:
 # --- kcov-build pgo merge ------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise PgoError(f"pgo: {message} (try '{PROG} pgo merge --help')", EX_USAGE)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=f"{PROG} pgo", description="Profile-guided optimisation: merge the runs' raw profiles.")
-    sub = p.add_subparsers(dest="cmd", metavar="merge", required=True, parser_class=_Parser)
+    p = ArgumentParser(prog=f"{PROG} pgo", description="Profile-guided optimisation: merge the runs' raw profiles.",
+                       usage_message=lambda prog, message: f"pgo: {message} (try '{PROG} pgo merge --help')")
+    sub = p.add_subparsers(dest="cmd", metavar="merge", required=True)
     m = sub.add_parser(
         "merge", help="merge raw profiles (.profraw) into an indexed profile for --pgo-use",
         description=(
@@ -240,7 +233,7 @@ def merge_main(opts: argparse.Namespace) -> int:
         version, _ = vet(opts.inputs)
         merge(opts.inputs, out, llvm_version=llvm, sparse=opts.sparse)
     except ProfileError as e:
-        raise PgoError(f"pgo merge: {e}", e.exit_code) from None
+        raise PgoError(f"pgo merge: {e}", e.exit_status) from None
     except OSError as e:
         raise PgoError(f"pgo merge: {e.filename or opts.output}: {e.strerror}", EX_CANTCREAT) from None
     tool = _pick_version(version, llvm, "llvm-profdata")
@@ -251,11 +244,4 @@ def merge_main(opts: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str]) -> int:
     """kcov-build pgo ..."""
-    try:
-        opts = _parser().parse_args(list(argv))
-        return merge_main(opts)
-    except PgoError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return e.status
-    except SystemExit as e:  # --help
-        return int(e.code or 0) if isinstance(e.code, int) else 0
+    return run_cli(PROG, lambda: merge_main(_parser().parse_args(list(argv))), interrupted=None)

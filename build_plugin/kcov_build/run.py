@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = runtime_paths()
     if not paths.preload.is_file():
         print(f"kcov-run: runtime not found at {paths.preload}; reinstall kcov", file=sys.stderr)
-        return 69  # EX_UNAVAILABLE
+        return os.EX_UNAVAILABLE
     env = dict(os.environ)
     preload = env.get("LD_PRELOAD", "")
     env["LD_PRELOAD"] = f"{paths.preload}:{preload}" if preload else str(paths.preload)
@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_entries is not None:
         if args.max_entries < 2:
             print("kcov-run: --max-entries must be at least 2", file=sys.stderr)
-            return 64  # EX_USAGE
+            return os.EX_USAGE
         env["KCOV_MAX_ENTRIES"] = str(args.max_entries)
     if not args.program or "\0" in args.program:
         print("kcov-run: the program name is empty or not a path", file=sys.stderr)
-        return 64  # EX_USAGE
+        return os.EX_USAGE
     try:
         os.execvpe(args.program, [args.program, *args.args], env)
     except FileNotFoundError:

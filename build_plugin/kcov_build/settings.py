@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from kcov._base.errors import ToolkitError
+
 MODES = {"pc": "trace-pc", "cmp": "trace-pc,trace-cmp", "pc,cmp": "trace-pc,trace-cmp"}
 ABIS = ("freebsd", "netbsd", "openbsd", "linux")
 RUNTIMES = ("shared", "static", "none")
@@ -31,8 +33,10 @@ SBCC_FLAGS = ("-fprofile-instr-generate", "-fcoverage-mapping")
 DEFAULT_ANNOTATIONS = ("KCOV_NO_COVERAGE",)
 
 
-class SettingsError(Exception):
+class SettingsError(ToolkitError):
     """A bad option value or profile: reported in one line."""
+
+    exit_status = os.EX_USAGE
 
 
 @dataclass(frozen=True)

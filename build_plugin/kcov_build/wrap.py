@@ -247,17 +247,17 @@ def ensure_state(s: Settings, python: str | None = None) -> Path:
     d = state_dir(s)
     settings = json.dumps(s.to_json(), indent=1, sort_keys=True) + "\n"
     if not (d / "settings.json").is_file() or (d / "settings.json").read_text() != settings:
-        write_atomic(d / "ignorelist.txt", ignorelist_text(s), mode=0o644)
-        write_atomic(d / "allowlist.txt", allowlist_text(s), mode=0o644)
+        write_atomic(d / "ignorelist.txt", ignorelist_text(s))
+        write_atomic(d / "allowlist.txt", allowlist_text(s))
         py = python or sys.executable
         for name in ("cc", "c++"):
             write_atomic(
                 d / name,
                 "#!/bin/sh\n# kcov-build compiler wrapper (generated; see kcov-build --help)\n"
                 f"exec {shlex.quote(py)} -I -m kcov_build.wrap {shlex.quote(str(d))} {name} \"$@\"\n",
-                mode=0o755,
+                executable=True,
             )
-        write_atomic(d / "settings.json", settings, mode=0o644)  # last: it marks the directory complete
+        write_atomic(d / "settings.json", settings)  # last: it marks the directory complete
     return d
 
 
@@ -375,7 +375,7 @@ def _tu_ignorelist(src: str, cmd: Sequence[str], cwd: str, s: Settings, state: P
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = state / "tu" / f"{key}.txt"
     if not path.is_file():
-        write_atomic(path, text, mode=0o644)
+        write_atomic(path, text)
     return str(path), None
 
 
@@ -514,7 +514,7 @@ def _die(msg: str, status: int = 69) -> NoReturn:
 def wrapper_main(argv: Sequence[str]) -> NoReturn:
     """Entry of the generated cc/c++ scripts: DIR cc|c++ ARGS..."""
     if len(argv) < 2:
-        _die("usage: python -m kcov_build.wrap DIR cc|c++ ARGS...", 64)
+        _die("usage: python -m kcov_build.wrap DIR cc|c++ ARGS...", os.EX_USAGE)
     state, which, args = Path(argv[0]), argv[1], list(argv[2:])
     try:
         s = Settings.from_json(json.loads((state / "settings.json").read_text()))

@@ -22,10 +22,10 @@ version 8 for clang 14-17, 10 for clang 19-22.  Failures raise a
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
+from .._base.files import write_atomic
 from . import raw
 from .errors import (InputNotFoundError, ProfileError, ProfileFormatError, ProfileMismatchError,
                      ProfileRuntimeError, ProfileVersionError, ToolError, ToolNotFoundError)
@@ -114,18 +114,7 @@ def write(path: Union[str, "os.PathLike[str]"], module: ModuleRef = None) -> Pat
     same directory, renamed into place); returns the path."""
     data = snapshot(module)
     dst = Path(path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(dst, data)
     return dst
 
 
@@ -203,14 +192,6 @@ def write_sancov(pcs: object, directory: Union[str, "os.PathLike[str]"] = ".", p
     written = []
     for name, data in sancov(pcs).items():
         dst = d / f"{os.path.basename(name) or 'unknown'}.{pid if pid is not None else os.getpid()}.sancov"
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{dst.name}.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dst)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(dst, data)
         written.append(dst)
     return written

@@ -13,27 +13,19 @@ create the output.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import NoReturn, Sequence
+from typing import Sequence
 
+from .._base.errors import ArgumentParser, ToolkitError, run_cli
 from . import merge, raw, report, show
-from .errors import ProfileError
 
 PROG = "python -m kcov.profile"
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Merge, report and inspect source-based coverage profiles.")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p = ArgumentParser(prog=PROG, description="Merge, report and inspect source-based coverage profiles.")
+    sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("merge", help="raw profiles -> an indexed .profdata (llvm-profdata merge)")
     m.add_argument("-o", "--output", required=True)
     m.add_argument("--llvm", type=int, help="LLVM major of llvm-profdata (default: oldest that reads the inputs)")
@@ -56,11 +48,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        a = _parser().parse_args(argv)
-    except _UsageError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 64
+    return run_cli(PROG, lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    a = _parser().parse_args(argv)
     try:
         if a.cmd == "merge":
             out = merge(a.inputs, a.output, llvm_version=a.llvm, allow_mixed_binaries=a.allow_mixed_binaries)
@@ -77,12 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for p in raw.read(path):
                     print(f"{path}: offset {p.offset}: raw v{p.version} ({raw.llvm_releases(p.version)}), "
                           f"{p.num_data} functions, {p.num_counters} counters, {p.describe_identity()}")
-    except ProfileError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return e.exit_code
+    except ToolkitError:
+        raise
     except OSError as e:  # the output cannot be created
         print(f"{PROG}: {e.filename or ''}: {e.strerror}", file=sys.stderr)
-        return 73
+        return os.EX_CANTCREAT
     return 0
 
 

@@ -2,9 +2,14 @@
 
 Each names the file, the module or the tool it is about and says what to
 do next; the command line (``python -m kcov.profile``) prints the message
-alone on one line and exits with the sysexits(3) code in ``exit_code``.
+alone on one line and exits with the sysexits(3) code in ``exit_status``
+(``exit_code``, its older name, still works).
 """
 from __future__ import annotations
+
+import os
+
+from .._base.errors import ToolkitError
 
 __all__ = [
     "InputNotFoundError",
@@ -18,10 +23,15 @@ __all__ = [
 ]
 
 
-class ProfileError(Exception):
+class ProfileError(ToolkitError):
     """Base class of every kcov.profile failure."""
 
-    exit_code = 65  # EX_DATAERR
+    exit_status = os.EX_DATAERR
+
+    @property
+    def exit_code(self) -> int:
+        """The former name of ``exit_status``."""
+        return self.exit_status
 
 
 class ProfileFormatError(ProfileError, ValueError):
@@ -31,7 +41,7 @@ class ProfileFormatError(ProfileError, ValueError):
 class InputNotFoundError(ProfileError, FileNotFoundError):
     """An input file (profile, binary) does not exist."""
 
-    exit_code = 66  # EX_NOINPUT
+    exit_status = os.EX_NOINPUT
 
 
 class ProfileVersionError(ProfileError):
@@ -46,7 +56,7 @@ class ProfileMismatchError(ProfileError):
 class ProfileRuntimeError(ProfileError):
     """The in-process runtime refused (its KCOVPROF_E* code is ``code``)."""
 
-    exit_code = 70  # EX_SOFTWARE
+    exit_status = os.EX_SOFTWARE
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
@@ -56,10 +66,8 @@ class ProfileRuntimeError(ProfileError):
 class ToolNotFoundError(ProfileError, FileNotFoundError):
     """An llvm tool (llvm-profdata-N, llvm-cov-N) is not installed."""
 
-    exit_code = 69  # EX_UNAVAILABLE
+    exit_status = os.EX_UNAVAILABLE
 
 
 class ToolError(ProfileError):
     """An llvm tool ran and failed; the message is its own first error line."""
-
-    exit_code = 65

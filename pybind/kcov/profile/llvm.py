@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
+from .._base.files import atomic_directory, atomic_target, write_atomic
 from . import raw
 from .errors import (InputNotFoundError, ProfileError, ProfileFormatError, ProfileMismatchError,
                      ProfileVersionError, ToolError, ToolNotFoundError)
@@ -194,14 +195,6 @@ def _pick_version(raw_version: int, want: int | None, name: str) -> int:
     return have[0]
 
 
-def _atomic_target(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 is for secrets, not reports
-    return Path(tmp)
-
-
 def merge(profraws: Sequence[PathLike], out: PathLike, *, llvm_version: int | None = None,
           allow_mixed_binaries: bool = False, sparse: bool = False) -> Path:
     """Merge raw profiles (and .profdata files) into an indexed profile.
@@ -218,12 +211,8 @@ def merge(profraws: Sequence[PathLike], out: PathLike, *, llvm_version: int | No
     version, _ = vet(profraws, allow_mixed_binaries=allow_mixed_binaries)
     tool = find_tool("llvm-profdata", _pick_version(version, llvm_version, "llvm-profdata"))
     dst = Path(out)
-    tmp = _atomic_target(dst)
-    try:
+    with atomic_target(dst) as tmp:
         _run(tool, ["merge", *(["--sparse"] if sparse else []), "-o", str(tmp), *map(str, profraws)])
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dst
 
 
@@ -368,30 +357,12 @@ def report(binaries: PathLike | Sequence[PathLike], profile: PathLike, *, format
             return _emit(cov(["export", f"-format={fmt}", *objs, *common, *srcs]), output)
         assert output is not None
         dst = Path(output)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}."))
-        try:
+        with atomic_directory(dst) as tmp:
             cov(["show", "-format=html", f"-output-dir={tmp}", *objs, *common, *srcs])
-            if dst.exists():
-                old = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.old."))
-                os.replace(dst, old / "x")
-                os.replace(tmp, dst)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, dst)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return str(dst / "index.html")
 
 
 def _emit(text: str, output: PathLike | None) -> str:
     if output is not None:
-        dst = Path(output)
-        tmp = _atomic_target(dst)
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, dst)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(output, text)
     return text

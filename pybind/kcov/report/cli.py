@@ -32,11 +32,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from os import EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_UNAVAILABLE, EX_USAGE
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .. import _base
+from .._base.errors import EX_INTERRUPTED, EX_PIPE
 from . import formats
 from .collect import collect
 from .elf import read_elf
@@ -52,15 +55,6 @@ EXIT_LINE = 2
 EXIT_FUNCTION = 4
 EXIT_POINT = 8
 
-# sysexits(3)
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_UNAVAILABLE = 69
-EX_SOFTWARE = 70
-EX_CANTCREAT = 73
-EX_INTERRUPTED = 130
-EX_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away
 
 EXIT_STATUS_HELP = f"""\
 exit status:
@@ -83,7 +77,7 @@ exit status:
 INPUT_HELP = "a kcov-pcs dump, kcov coverage JSON or lcov; '-' is stdin (not for dumps)"
 
 
-class UsageError(ReportError):
+class UsageError(ReportError, _base.UsageError):
     exit_status = EX_USAGE
 
 
@@ -559,14 +553,12 @@ def cmd_tests(args: argparse.Namespace) -> int:
 # -- argument parsing -----------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with sysexits: a usage error is 64 and one line, never 2
-    (2 is a threshold bit)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog.replace(PROG + ' ', '')}: {message} "
-                         f"(see {self.prog} --help)" if self.prog != PROG
-                         else f"{message} (see {PROG} --help)")
+def _usage_message(prog: str, message: str) -> str:
+    """A usage error is 64 and one line, never argparse's 2 (2 is a
+    threshold bit); it names the subcommand."""
+    if prog == PROG:
+        return f"{message} (see {PROG} --help)"
+    return f"{prog.replace(PROG + ' ', '')}: {message} (see {prog} --help)"
 
 
 def build_parser(full: bool = False) -> argparse.ArgumentParser:
@@ -578,8 +570,8 @@ def build_parser(full: bool = False) -> argparse.ArgumentParser:
         return text if full else argparse.SUPPRESS
 
     fmt_cls = argparse.RawDescriptionHelpFormatter
-    top = _Parser(
-        prog=PROG, formatter_class=fmt_cls,
+    top = _base.ArgumentParser(
+        prog=PROG, formatter_class=fmt_cls, usage_message=_usage_message,
         description="Coverage reports from kcov runs: kcov-pcs dumps (with their\n"
                     "binaries), kcov coverage JSON and lcov tracefiles in; lcov,\n"
                     "Cobertura, HTML, JSON and text out.",
@@ -716,28 +708,15 @@ def _error(msg: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kcov-report; returns the exit status (see the module docstring)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    try:
+
+    def run() -> int:
         full = "--help-all" in args_list
-        if full:
-            args_list = ["--help" if a == "--help-all" else a for a in args_list]
-        try:
-            args = build_parser(full).parse_args(args_list)
-        except SystemExit as e:  # --help, --version
-            return int(e.code or 0) if not isinstance(e.code, str) else EX_USAGE
+        args = build_parser(full).parse_args(
+            ["--help" if a == "--help-all" else a for a in args_list] if full else args_list)
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
-    except ReportError as e:
-        _error(str(e).splitlines()[0] if str(e) else type(e).__name__)
-        return int(e.exit_status)
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return EX_INTERRUPTED
-    except BrokenPipeError:
-        try:  # no second error when Python flushes stdout at exit
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except OSError:
-            pass
-        return EX_PIPE
+
+    return _base.run_cli(PROG, run)
 
 
 if __name__ == "__main__":

@@ -191,7 +191,7 @@ def _place(dump: PcDump, reached: dict[str, _Reached], tests: set[str],
     if total and outside * 2 > total and not force:
         raise UnmappedPcsError(
             f"{src}: {outside} of {total} PCs lie in no module of the dump "
-            f"({len(maps)} module map(s)): wrong process, or a module map is missing", 65)
+            f"({len(maps)} module map(s)): wrong process, or a module map is missing", os.EX_DATAERR)
     if outside:
         _say(progress, f"warning: {src}: {outside} of {total} PCs lie in no module of the dump "
                        "(ignored)")
@@ -224,22 +224,22 @@ def _find_binary(ident: str, r: _Reached, given: list[_Candidate]) -> Path:
             if m.build_id and c.build_id and c.build_id != m.build_id:
                 raise BuildIdMismatchError(
                     f"{c.path}: build id {c.build_id}, but the run's {name} had {m.build_id}: "
-                    "not the binary that ran", 65)
+                    "not the binary that ran", os.EX_DATAERR)
             return c.path
     p = Path(m.path)
     try:
         exists = p.exists()
     except OSError as e:  # a path the file system refuses (too long...)
-        raise MissingFileError(f"{m.path[:200]}: cannot read: {e.strerror}", 66) from None
+        raise MissingFileError(f"{m.path[:200]}: cannot read: {e.strerror}", os.EX_NOINPUT) from None
     if not exists:
         raise MissingFileError(f"{m.path}: no such file ({r.count} PCs were recorded in it; "
-                               "give its binary)", 66)
+                               "give its binary)", os.EX_NOINPUT)
     if m.build_id:
         with read_elf(p) as e:
             if e.build_id and e.build_id != m.build_id:
                 raise BuildIdMismatchError(
                     f"{p}: build id {e.build_id}, but the one that ran had {m.build_id}: the file "
-                    "changed since the run; give the binary that ran", 65)
+                    "changed since the run; give the binary that ran", os.EX_DATAERR)
     return p
 
 
@@ -291,7 +291,7 @@ def _add_module(data: CoverageData, path: Path, r: _Reached, universe: bool,
             if len(hit) and not len(pts) and not force:
                 raise PointMismatchError(
                     f"{path}: no call to __sanitizer_cov_trace_pc in it, but {len(hit)} PCs: "
-                    "not built with -fsanitize-coverage=trace-pc, or the wrong binary", 65)
+                    "not built with -fsanitize-coverage=trace-pc, or the wrong binary", os.EX_DATAERR)
             # Call sites of functions that end in a tail call to the
             # callback stand for that tail call (see points.match_pcs).
             mapped = match_pcs(elf, uni, hit)
@@ -306,7 +306,7 @@ def _add_module(data: CoverageData, path: Path, r: _Reached, universe: bool,
             if missing * 2 > len(hit) and not force:
                 raise PointMismatchError(
                     f"{missing} of {len(hit)} PCs do not match coverage callbacks in {name}: "
-                    "wrong binary or base?", 65)
+                    "wrong binary or base?", os.EX_DATAERR)
             if missing:
                 _say(progress, f"warning: {missing} of {len(hit)} PCs do not match coverage "
                                f"callbacks in {name} (kept as unmatched)")
@@ -319,7 +319,7 @@ def _add_module(data: CoverageData, path: Path, r: _Reached, universe: bool,
         data.add_module(module)
         if len(want):
             if not _has_debug(elf):
-                raise NoDebugInfoError(f"no DWARF line info in {path}: rebuild with -g", 65)
+                raise NoDebugInfoError(f"no DWARF line info in {path}: rebuild with -g", os.EX_DATAERR)
             _say(progress, f"symbolising {len(want)} {'points' if universe else 'PCs'} of {name}")
             frames = get_symbolizer(path).frames(want.tolist())
             for off, fr in frames.items():
@@ -346,9 +346,9 @@ def read_inventory(path: str | Path) -> list[FunctionDecl]:
     try:
         doc: Any = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise MissingFileError(f"{p}: no such file", 66) from None
+        raise MissingFileError(f"{p}: no such file", os.EX_NOINPUT) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise MissingFileError(f"{p}: cannot read: {e}", 66) from None
+        raise MissingFileError(f"{p}: cannot read: {e}", os.EX_NOINPUT) from None
     except json.JSONDecodeError as e:
         raise FormatError(f"{p}:{e.lineno}:{e.colno}: not a kcov-build inventory "
                           f"(malformed JSON: {e.msg})") from None

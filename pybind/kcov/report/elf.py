@@ -66,7 +66,7 @@ _KERNEL_SPACE = 0xFFFF800000000000
 class MissingFileError(ReportError):
     """A binary named by the input does not exist (exit status 66)."""
 
-    exit_status = 66
+    exit_status = os.EX_NOINPUT
 
 
 class NotElfError(FormatError):
@@ -118,11 +118,11 @@ class ElfFile:
                 self._map: Any = (mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
                                   if size else b"")
         except FileNotFoundError:
-            raise MissingFileError(f"{path}: no such file", 66) from None
+            raise MissingFileError(f"{path}: no such file", os.EX_NOINPUT) from None
         except IsADirectoryError:
             raise NotElfError(f"{path}: is a directory, not an ELF file") from None
         except OSError as e:
-            raise MissingFileError(f"{path}: cannot read: {e.strerror}", 66) from None
+            raise MissingFileError(f"{path}: cannot read: {e.strerror}", os.EX_NOINPUT) from None
         data = self._map
         if len(data) < 16 or data[:4] != b"\x7fELF":
             raise NotElfError(f"{path}: not an ELF file")

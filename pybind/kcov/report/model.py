@@ -31,23 +31,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
+from .._base.errors import ToolkitError
+
 FORMAT = "kcov-coverage"
 VERSION = 1
 
 
-class ReportError(Exception):
+class ReportError(ToolkitError):
     """A user-facing error: bad input, a conflict, a missing tool.
 
     ``str()`` is one line meant for the terminal; the CLI prints it and exits
     with :attr:`exit_status` (sysexits: 65 bad data, 66 missing input, 69
     tool unavailable, 73 cannot create)."""
 
-    exit_status = 65
-
-    def __init__(self, message: str, exit_status: int | None = None) -> None:
-        super().__init__(message)
-        if exit_status is not None:
-            self.exit_status = exit_status
+    exit_status = os.EX_DATAERR
 
 
 class FormatError(ReportError):

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Union
@@ -48,6 +47,7 @@ from typing import Iterable, Mapping, Union
 import numpy as np
 import numpy.typing as npt
 
+from .._base.files import write_atomic
 from .elf import ET_REL, ElfFile, MissingFileError, NotElfError, read_elf
 from .model import FormatError, ReportError
 
@@ -132,29 +132,13 @@ def write_pcs(path: str | Path, pcs: PcsArg, modules: Iterable[ModuleMap], test:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    d = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
+        write_atomic(path, text, mkdir=False)
     except OSError as e:
-        raise ReportError(f"{path}: cannot create: {e.strerror}", 73) from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ReportError(f"{path}: cannot write: {e.strerror}", 73) from None
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        # Only the temporary file's creation fails naming one file; the
+        # rename names two, a write none.
+        verb = "cannot create" if e.filename and not e.filename2 else "cannot write"
+        raise ReportError(f"{path}: {verb}: {e.strerror}", os.EX_CANTCREAT) from None
 
 
 # -- reading ------------------------------------------------------------------
@@ -170,11 +154,11 @@ def read_pcs(path: str | Path, modules: Iterable[ModuleMap] | None = None) -> Pc
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
-        raise MissingFileError(f"{p}: no such file", 66) from None
+        raise MissingFileError(f"{p}: no such file", os.EX_NOINPUT) from None
     except IsADirectoryError:
         raise FormatError(f"{p}: is a directory, not a PC dump") from None
     except OSError as e:
-        raise MissingFileError(f"{p}: cannot read: {e.strerror}", 66) from None
+        raise MissingFileError(f"{p}: cannot read: {e.strerror}", os.EX_NOINPUT) from None
     if raw[:4] == b"\x7fELF":
         raise FormatError(f"{p}: is an ELF file, not a PC dump (give binaries with --binary)")
     try:
@@ -308,7 +292,7 @@ def snapshot_modules(pid: int | str = "self") -> list[ModuleMap]:
     try:
         text = Path(f"/proc/{pid}/maps").read_text()
     except OSError as e:
-        raise ReportError(f"/proc/{pid}/maps: cannot read: {e.strerror}", 66) from None
+        raise ReportError(f"/proc/{pid}/maps: cannot read: {e.strerror}", os.EX_NOINPUT) from None
     return modules_from_maps(text)
 
 
@@ -318,7 +302,7 @@ def kmod_maps(name: str, ko: str | Path, sysfs: str | Path = "/sys/module") -> l
     (readable by root only).  The build id in ``notes/`` must match."""
     base = Path(sysfs) / name
     if not base.is_dir():
-        raise ReportError(f"{base}: no such module loaded", 66)
+        raise ReportError(f"{base}: no such module loaded", os.EX_NOINPUT)
     with read_elf(ko) as e:
         if e.type != ET_REL:
             raise NotElfError(f"{ko}: not a kernel module (ELF type {e.type})")
@@ -340,13 +324,13 @@ def kmod_maps(name: str, ko: str | Path, sysfs: str | Path = "/sys/module") -> l
             except FileNotFoundError:
                 continue
             except PermissionError:
-                raise ReportError(f"{f}: permission denied (section addresses need root)", 77) from None
+                raise ReportError(f"{f}: permission denied (section addresses need root)", os.EX_NOPERM) from None
             if start == 0:  # kptr_restrict hides the address
-                raise ReportError(f"{f}: reads 0 (section addresses need root)", 77)
+                raise ReportError(f"{f}: reads 0 (section addresses need root)", os.EX_NOPERM)
             out.append(ModuleMap(start, start + sec.size, sec.offset, "kmod", e.build_id,
                                  str(Path(ko).resolve())))
         if not out:
-            raise ReportError(f"{base}/sections: no executable section of {ko} is listed", 65)
+            raise ReportError(f"{base}/sections: no executable section of {ko} is listed", os.EX_DATAERR)
         return out
 
 
@@ -369,7 +353,7 @@ def kernel_maps(vmlinux: str | Path, kallsyms: str | Path = "/proc/kallsyms") ->
     with read_elf(vmlinux) as e:
         link = _symbol_value(e, "_stext")
         if link is None:
-            raise ReportError(f"{vmlinux}: no _stext symbol: not a vmlinux?", 65)
+            raise ReportError(f"{vmlinux}: no _stext symbol: not a vmlinux?", os.EX_DATAERR)
         run = None
         try:
             with open(kallsyms) as f:
@@ -379,9 +363,9 @@ def kernel_maps(vmlinux: str | Path, kallsyms: str | Path = "/proc/kallsyms") ->
                         run = int(parts[0], 16)
                         break
         except OSError as e2:
-            raise ReportError(f"{kallsyms}: cannot read: {e2.strerror}", 66) from None
+            raise ReportError(f"{kallsyms}: cannot read: {e2.strerror}", os.EX_NOINPUT) from None
         if not run:
-            raise ReportError(f"{kallsyms}: _stext is missing or 0 (needs root)", 77)
+            raise ReportError(f"{kallsyms}: _stext is missing or 0 (needs root)", os.EX_NOPERM)
         return module_maps(e, base=run - link)
 
 
@@ -408,7 +392,7 @@ def module_maps(binary: str | Path | ElfFile, base: int = 0) -> list[ModuleMap]:
     if e.type == ET_REL:
         text = e.section(".text")
         if text is None or text.index not in e.layout:
-            raise ReportError(f"{e.path}: no .text section to place at 0x{base:x}", 65)
+            raise ReportError(f"{e.path}: no .text section to place at 0x{base:x}", os.EX_DATAERR)
         return [ModuleMap(base, base + text.size, text.offset, e.kind, e.build_id, path)]
     return [ModuleMap((s.vaddr + base) & mask, (s.vaddr + s.memsz + base) & mask, s.offset,
                       e.kind, e.build_id, path)

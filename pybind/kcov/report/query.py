@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from os import EX_DATAERR
 from typing import Iterable, Mapping
 
 from .model import CoverageData, LineStat, ReportError
-
-EX_DATAERR = 65
 
 
 class UnknownNameError(ReportError):

@@ -84,14 +84,14 @@ _CLONE_DEMANGLED = re.compile(r"(?: \(\.[\w.]+\))+$")
 class SymbolizerUnavailableError(ReportError):
     """Neither llvm-symbolizer nor addr2line is installed (exit status 69)."""
 
-    exit_status = 69
+    exit_status = os.EX_UNAVAILABLE
 
 
 class SymbolizerError(ReportError):
     """The symboliser failed (crashed, or the scratch link of a module
     failed); exit status 70."""
 
-    exit_status = 70
+    exit_status = os.EX_SOFTWARE
 
 
 def find_tool(path: str | None = None) -> tuple[str, str]:
@@ -117,7 +117,7 @@ def find_tool(path: str | None = None) -> tuple[str, str]:
     if a2l is not None:
         return a2l, "gnu"
     raise SymbolizerUnavailableError(
-        "neither llvm-symbolizer nor addr2line is on PATH: install llvm (or binutils)", 69)
+        "neither llvm-symbolizer nor addr2line is on PATH: install llvm (or binutils)", os.EX_UNAVAILABLE)
 
 
 def clean_function_name(name: str) -> str:
@@ -202,7 +202,7 @@ class _Process:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, env=env)
         except OSError as e:
-            raise SymbolizerUnavailableError(f"{argv[0]}: cannot run: {e.strerror}", 69) from None
+            raise SymbolizerUnavailableError(f"{argv[0]}: cannot run: {e.strerror}", os.EX_UNAVAILABLE) from None
         if hasattr(fcntl, "F_SETPIPE_SZ") and self.proc.stdout is not None:
             try:
                 fcntl.fcntl(self.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
@@ -382,7 +382,7 @@ class Symbolizer:
                     proc.close()
                 self._procs = []
                 raise SymbolizerError(f"{self.tool} stopped after {pos[k] - lo} of {hi - lo} "
-                                      f"addresses of {self.path} (exit status {rc})", 70)
+                                      f"addresses of {self.path} (exit status {rc})", os.EX_SOFTWARE)
 
     def _addr2line(self, addrs: list[int]) -> list[str]:
         p = subprocess.run([self.tool, "-a", "-f", "-i", "-C", "-e", self._target],
@@ -410,7 +410,7 @@ class Symbolizer:
         ld = shutil.which("ld") or shutil.which("ld.bfd")
         if ld is None:
             raise SymbolizerUnavailableError(
-                f"{self.path}: symbolising a kernel module needs GNU ld (install binutils)", 69)
+                f"{self.path}: symbolising a kernel module needs GNU ld (install binutils)", os.EX_UNAVAILABLE)
         self._scratch = tempfile.TemporaryDirectory(prefix="kcov-sym-")
         d = Path(self._scratch.name)
         lines = ["SECTIONS {"]

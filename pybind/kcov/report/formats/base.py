@@ -14,21 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
-from ..model import CoverageData, FormatError, ReportError
+from os import EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_USAGE  # noqa: F401  (the formats' statuses)
 
-# sysexits(3), as the CLI uses them.
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_CANTCREAT = 73
+from ..._base import files as _files
+from ..model import CoverageData, FormatError, ReportError
 
 
 @dataclass(frozen=True)
@@ -108,35 +103,12 @@ def _cannot_create(path: str | os.PathLike[str], e: OSError) -> ReportError:
 
 
 def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write ``data`` through a temporary file in the same directory,
-    fsync'd and renamed over ``path``: readers see the old file or the new
-    one, never half of it, and a failure leaves nothing behind."""
-    p = Path(path)
-    directory = p.parent
+    """Write ``data`` atomically (kcov's one writer, :mod:`kcov._base.files`);
+    a failure is a ReportError with EX_CANTCREAT."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{p.name}.")
+        _files.write_atomic(path, data)
     except OSError as e:
         raise _cannot_create(path, e) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise _cannot_create(path, e) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    old = os.umask(0)
-    os.umask(old)
-    return old
 
 
 #: A file every directory writer puts in its output, so that writing again
@@ -150,12 +122,9 @@ def atomic_directory(path: str | os.PathLike[str], kind: str
                      ) -> Iterator[Path]:
     """Yield a fresh temporary directory beside ``path``; on success it
     replaces ``path`` (which must be absent, empty, or an earlier kcov
-    output of the same ``kind``), on failure it is removed.
-
-    Linux cannot swap two non-empty directories atomically without
-    renameat2(), so an old report is first renamed aside, then the new one
-    renamed in, then the old one deleted: at every moment the path holds
-    either a complete report or nothing."""
+    output of the same ``kind``), on failure it is removed: kcov's one
+    directory swap (:func:`kcov._base.files.atomic_directory`), which never
+    deletes a directory that is not a kcov report."""
     p = Path(path)
     if p.exists():
         if not p.is_dir():
@@ -171,27 +140,11 @@ def atomic_directory(path: str | os.PathLike[str], kind: str
                 f"{kind} report; remove it or choose another path",
                 EX_CANTCREAT)
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=p.parent, prefix=f".{p.name}."))
+        with _files.atomic_directory(p) as tmp:
+            yield tmp
+            (tmp / STAMP).write_text(f"{kind}\n")
     except OSError as e:
         raise _cannot_create(path, e) from None
-    try:
-        yield tmp
-        (tmp / STAMP).write_text(f"{kind}\n")
-        os.chmod(tmp, 0o777 & ~_umask())
-        old = None
-        if p.exists():
-            old = Path(tempfile.mkdtemp(dir=p.parent, prefix=f".{p.name}.old."))
-            os.replace(p, old / "report")
-        os.replace(tmp, p)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise _cannot_create(path, e) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # -- derived views shared by writers ---------------------------------------

@@ -20,6 +20,8 @@ name.  A file or function name with a line break cannot be written (65).
 """
 from __future__ import annotations
 
+import os
+
 from ...model import CoverageData, ReportError
 from ..base import function_line
 
@@ -27,7 +29,7 @@ from ..base import function_line
 def render(data: CoverageData, test_name: str = "") -> str:
     if "\n" in test_name or "," in test_name:
         raise ReportError("an lcov test name cannot contain a comma or a "
-                          "newline", 64)
+                          "newline", os.EX_USAGE)
     out: list[str] = []
     for path, st in data.files().items():
         if not path:
@@ -42,7 +44,7 @@ def render(data: CoverageData, test_name: str = "") -> str:
             continue
         for name in (path, *(f[1] for f in funcs)):
             if len(f"{name}.".splitlines()) > 1:
-                raise ReportError(f"cannot write lcov: the name {name[:60]!r} holds a line break", 65)
+                raise ReportError(f"cannot write lcov: the name {name[:60]!r} holds a line break", os.EX_DATAERR)
         out.append(f"TN:{test_name}")
         out.append(f"SF:{path}")
         out.extend(f"FN:{line},{name}" for line, name, _ in funcs)

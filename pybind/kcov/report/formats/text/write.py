@@ -6,6 +6,8 @@ file); the TOTAL row counts each point once, so it is not the column sum.
 """
 from __future__ import annotations
 
+import os
+
 from collections import Counter
 from typing import Callable
 
@@ -35,7 +37,7 @@ def _row(name: str, t: Totals) -> tuple[str, ...]:
 def render(data: CoverageData, root: str = "", functions: str = "") -> str:
     if functions not in ("", "unreached", "all"):
         raise ReportError(f"text: functions must be 'unreached' or 'all', "
-                          f"not {functions!r}", 64)
+                          f"not {functions!r}", os.EX_USAGE)
     files = data.files()
     root = root or common_root(files)
     rows = [_row(relative(p, root), _file_totals(st))
