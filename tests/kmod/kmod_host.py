@@ -3,10 +3,6 @@ never collides with other test directories' modules): building modules,
 the guest script, and reading the guest's JUnit reports."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,39 +11,13 @@ from examples.kernel import kmodules  # noqa: F401  (minix.ko, shared with the d
 from tests.support.junit import Junit  # noqa: F401  (the kmod tests import these from here)
 from tests.support.prereq import REPO, in_ci, need  # noqa: F401
 from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: F401
+from tests.support.modules import Module, run  # noqa: F401
+from tests.support.modules import kcov_build_cmd as kcov_build  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 GUEST = HERE / "guest"
 MODULE_SRC = REPO / "runtime" / "linux"
-
-
-def kcov_build() -> list[str]:
-    exe = VENV_BIN / "kcov-build"
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "kcov_build"]
-
-
-def run(cmd: list[str], cwd: Path | None = None) -> float:
-    """Run a build step; fail the test with its output if it fails."""
-    t0 = time.monotonic()
-    env = dict(os.environ, PATH=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, check=False)
-    assert p.returncode == 0, f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}"
-    return time.monotonic() - t0
-
-
-@dataclass(frozen=True)
-class Module:
-    dir: Path
-    seconds: float
-
-    @property
-    def ko(self) -> Path:
-        return next(self.dir.glob("*.ko"))
-
-    @property
-    def symvers(self) -> Path:
-        return self.dir / "Module.symvers"
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,16 @@
 own, so it never collides with other test directories' helpers)."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
-from tests.support import kernels  # noqa: E402,F401  (the shared clang-19 kernel)
-from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
+from tests.support import kernels  # noqa: F401  (the shared clang-19 kernel)
+from tests.support.modules import Module, run  # noqa: F401
+from tests.support.modules import kcov_build_cmd as kcov_build  # noqa: F401
+from tests.support.prereq import REPO
+from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -23,38 +22,11 @@ need = kernels.need
 in_ci = kernels.in_ci
 
 
-def kcov_build() -> list[str]:
-    return kernels.kcov_build_cmd()
-
-
 def pgo_use(profdata: Path) -> tuple[list[str], list[str]]:
     """(command prefix, extra compile flags) that apply `profdata` to a
     kbuild module build: kcov-build --pgo-use adds -fprofile-instr-use=FILE
     to every compile, kernel code included."""
     return [*kcov_build(), "--pgo-use", str(profdata), "--"], []
-
-
-def run(cmd: list[str], cwd: Path | None = None) -> float:
-    """Run a build step; fail the test with its output if it fails."""
-    t0 = time.monotonic()
-    env = dict(os.environ, PATH=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, check=False)
-    assert p.returncode == 0, f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}"
-    return time.monotonic() - t0
-
-
-@dataclass(frozen=True)
-class Module:
-    dir: Path
-    seconds: float
-
-    @property
-    def ko(self) -> Path:
-        return next(self.dir.glob("*.ko"))
-
-    @property
-    def symvers(self) -> Path:
-        return self.dir / "Module.symvers"
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,12 @@ from typing import Iterator
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: E402,F401
-from tests.support.kernels import LINUX_TARBALL, builder_env, in_ci, kcov_build_cmd, need  # noqa: E402,F401
-from tests.support.junit import Junit  # noqa: E402
-
-from kcov_build._util import write_atomic  # noqa: E402
+from kcov_build._util import write_atomic
+from tests.support.junit import Junit
+from tests.support.kernels import LINUX_TARBALL, builder_env, in_ci, kcov_build_cmd, need  # noqa: F401
+from tests.support.modules import Module, run  # noqa: F401
+from tests.support.prereq import REPO
+from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -55,15 +54,6 @@ CACHE = REPO / ".cache"
 def fragments() -> list[Path]:
     """The fragments after kcov.config, which kcov-build kernel merges first."""
     return [KCONF / "linux" / "vm.config", DEBUG_CONFIG]
-
-
-def run(cmd: list[str], cwd: Path | None = None) -> float:
-    """Run a build step; fail the test with its output if it fails."""
-    t0 = time.monotonic()
-    env = dict(os.environ, PATH=os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]))
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, check=False)
-    assert p.returncode == 0, f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}"
-    return time.monotonic() - t0
 
 
 # --- The debug kernel ---------------------------------------------------------------
@@ -157,20 +147,6 @@ if __name__ == "__main__":  # build (or find) the cached debug kernel by hand
 
 
 # --- Modules and programs -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Module:
-    dir: Path
-    seconds: float
-
-    @property
-    def ko(self) -> Path:
-        return next(self.dir.glob("*.ko"))
-
-    @property
-    def symvers(self) -> Path:
-        return self.dir / "Module.symvers"
 
 
 def build_kcov(kdir: Path, out: Path, kasan: bool = False) -> Module:
