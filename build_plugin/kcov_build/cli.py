@@ -36,14 +36,15 @@ from kcov._base.errors import ArgumentParser, UsageError, say_error
 
 from ._paths import RuntimePaths, runtime_paths
 from ._util import run_foreground
-from .pgo import conflict as pgo_conflict
-from .settings import (
-    ABIS, MODES, RUNTIMES, Settings, SettingsError, absolute_glob, capability_error, check_values,
-    identify, load_profile, resolve,
+from .capability import capability_error
+from .flags import conflict as pgo_conflict
+from .flags import (  # noqa: F401  (coverage_flags is part of the module's API)
+    coverage_flags, include_flags, instrumentation_flags, link_flags, profile_link_flags,
 )
-from .wrap import (  # noqa: F401  (classify, coverage_flags are part of the module's API)
-    Classification, classify, coverage_flags, ensure_state, has_list_rules, include_flags, instrumentation_flags,
-    link_flags, profile_link_flags, rewrite, rule_flags,
+from .settings import ABIS, MODES, RUNTIMES, Settings, SettingsError, absolute_glob, check_values, load_profile
+from .toolchain import identify, resolve
+from .wrap import (  # noqa: F401  (classify is part of the module's API)
+    Classification, classify, ensure_state, has_list_rules, rewrite, rule_flags,
 )
 
 PROG = "kcov-build"
@@ -312,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EX_USAGE
 
-    from .build import BuildError, looks_like_compiler, run_build
+    from .build import looks_like_compiler, run_build
+    from .errors import BuildError
 
     try:
         if looks_like_compiler(cmd[0]):

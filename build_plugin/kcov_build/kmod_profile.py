@@ -36,7 +36,8 @@ from kcov._base.errors import ToolkitError
 from kcov._base.files import atomic_target
 
 from ._util import write_atomic
-from .settings import Settings, sbcc_raw_version
+from .settings import Settings
+from .toolchain import sbcc_raw_version
 
 LDS_NAME = "kcovprof-kmod.lds"
 DEP_NAME = "kcovprof-kmod-dep.o"

@@ -32,7 +32,8 @@ from . import raw
 from .errors import (InputNotFoundError, ProfileError, ProfileFormatError, ProfileMismatchError,
                      ProfileVersionError, ToolError, ToolNotFoundError)
 
-__all__ = ["LLVM_FOR_RAW", "Tool", "binary_build_id", "binary_llvm_version", "find_tool", "merge", "report", "show"]
+__all__ = ["LLVM_FOR_RAW", "Tool", "binary_build_id", "binary_llvm_version", "find_tool", "merge", "pick_version",
+           "report", "show", "vet", "vet_indexed"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -115,9 +116,12 @@ def _magic(path: Path) -> int:
     return int(struct.unpack("<Q", head)[0])
 
 
-def _vet_indexed(path: Path) -> None:
-    """An indexed profile whose header and summary lie inside the file
-    (InstrProf.h's IndexedInstrProf::Header: Magic, Version, Unused,
+def vet_indexed(path: Path) -> None:
+    """Check an indexed profile (.profdata): ProfileFormatError unless its
+    header and summary lie inside the file.  A damaged one makes clang itself
+    crash, so kcov-build's --pgo-use asks this first.
+
+    The layout is InstrProf.h's IndexedInstrProf::Header: Magic, Version, Unused,
     HashType, HashOffset, then MemProfOffset from version 8, BinaryIdOffset
     from 9, TemporalProfTracesOffset from 10, VTableNamesOffset from 12;
     from version 4 a summary of at least 6 fields follows)."""
@@ -151,7 +155,7 @@ def vet(profraws: Sequence[PathLike], *, allow_mixed_binaries: bool = False) -> 
     for item in profraws:
         path = Path(item)
         if _magic(path) == raw.INDEXED_MAGIC:
-            _vet_indexed(path)
+            vet_indexed(path)
             indexed.append(path)
             continue
         profs = raw.read(path)
@@ -177,7 +181,10 @@ def vet(profraws: Sequence[PathLike], *, allow_mixed_binaries: bool = False) -> 
     return next(iter(versions)), indexed
 
 
-def _pick_version(raw_version: int, want: int | None, name: str) -> int:
+def pick_version(raw_version: int, want: int | None, name: str) -> int:
+    """The LLVM major whose tool `name` (llvm-profdata, ...) to use for raw
+    profile version raw_version: `want` if that one reads it, else the oldest
+    installed one that does (ProfileVersionError, ToolNotFoundError)."""
     capable = LLVM_FOR_RAW.get(raw_version, ())
     if want is not None:
         if want not in capable:
@@ -209,7 +216,7 @@ def merge(profraws: Sequence[PathLike], out: PathLike, *, llvm_version: int | No
     Returns the output path.
     """
     version, _ = vet(profraws, allow_mixed_binaries=allow_mixed_binaries)
-    tool = find_tool("llvm-profdata", _pick_version(version, llvm_version, "llvm-profdata"))
+    tool = find_tool("llvm-profdata", pick_version(version, llvm_version, "llvm-profdata"))
     dst = Path(out)
     with atomic_target(dst) as tmp:
         _run(tool, ["merge", *(["--sparse"] if sparse else []), "-o", str(tmp), *map(str, profraws)])
@@ -220,11 +227,11 @@ def show(profile: PathLike, *, llvm_version: int | None = None) -> str:
     """`llvm-profdata show --all-functions --counts` of a raw or indexed profile."""
     path = Path(profile)
     if _magic(path) == raw.INDEXED_MAGIC:
-        _vet_indexed(path)
+        vet_indexed(path)
         v = llvm_version or max(installed_versions("llvm-profdata") or [19])
     else:
         version, _ = vet([path], allow_mixed_binaries=True)
-        v = _pick_version(version, llvm_version, "llvm-profdata")
+        v = pick_version(version, llvm_version, "llvm-profdata")
     return _run(find_tool("llvm-profdata", v), ["show", "--all-functions", "--counts", str(path)])
 
 
@@ -310,7 +317,7 @@ def report(binaries: PathLike | Sequence[PathLike], profile: PathLike, *, format
     prof = Path(profile)
     magic = _magic(prof)
     if magic == raw.INDEXED_MAGIC:
-        _vet_indexed(prof)
+        vet_indexed(prof)
     if llvm_version is None:
         found = [v for v in (binary_llvm_version(b) for b in bins) if v is not None]
         llvm_version = max(found) if found else None
