@@ -166,3 +166,22 @@ def test_private_use_finder_finds_a_planted_one(tmp_path: Path) -> None:
 def test_kcov_build_uses_only_public_names_of_kcov() -> None:
     assert private_uses(PACKAGES, "kcov_build", "kcov") == []
 
+
+def elf_readers(packages: Mapping[str, Path]) -> list[str]:
+    """Modules that parse ELF notes or headers themselves: they hold the
+    GNU note name or the ELF section-header layout as a constant."""
+    found = []
+    for name, (path, _) in source_modules(packages).items():
+        consts = [n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)]
+        # The note name, or the struct format of a 64-bit section header.
+        if any(c == b"GNU\0" or (isinstance(c, str) and "IIQQQQ" in c) for c in consts):
+            found.append(name)
+    return sorted(found)
+
+
+def test_one_elf_reader(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "copy.py").write_text('import struct\nN = b"GNU\\0"\n')
+    (tmp_path / "p" / "other.py").write_text("X = 1\n")
+    assert elf_readers({"p": tmp_path / "p"}) == ["p.copy"]
+    assert elf_readers(PACKAGES) == ["kcov.report.elf"]

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 from .._base.files import atomic_directory, atomic_target, write_atomic
+from ..report.elf import read_elf
+from ..report.model import ReportError
 from . import raw
 from .errors import (InputNotFoundError, ProfileError, ProfileFormatError, ProfileMismatchError,
                      ProfileVersionError, ToolError, ToolNotFoundError)
@@ -238,57 +240,27 @@ def show(profile: PathLike, *, llvm_version: int | None = None) -> str:
 _CLANG_RE = re.compile(rb"clang version (\d+)\.")
 
 
-def _elf_sections(binary: PathLike) -> tuple[str, dict[str, bytes]] | None:
-    """(byte order, {section name: contents}) of a 64-bit ELF file, or None."""
-    try:
-        with open(binary, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    if data[:4] != b"\x7fELF" or len(data) < 64 or data[4] != 2:  # 64-bit ELF only
-        return None
-    bo = "<" if data[5] == 1 else ">"
-    out: dict[str, bytes] = {}
-    try:
-        shoff, = struct.unpack_from(bo + "Q", data, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from(bo + "HHH", data, 0x3A)
-
-        def sh(i: int) -> tuple[int, int, int, int]:
-            name, typ, _f, _a, off, size = struct.unpack_from(bo + "IIQQQQ", data, shoff + i * shentsize)
-            return name, typ, off, size
-        _, _, stroff, _ = sh(shstrndx)
-        for i in range(shnum):
-            name, typ, off, size = sh(i)
-            end = data.index(b"\0", stroff + name)
-            out[data[stroff + name:end].decode(errors="replace")] = data[off:off + size] if typ != 8 else b""
-    except (struct.error, ValueError, IndexError):
-        return None
-    return bo, out
-
-
 def binary_llvm_version(binary: PathLike) -> int | None:
     """The major version of the clang that built `binary`, from the ELF
     .comment section (None if it says nothing about clang)."""
-    elf = _elf_sections(binary)
-    if elf is None:
+    try:
+        with read_elf(binary) as elf:
+            sec = elf.section(".comment")
+            comment = bytes(elf.data(sec)) if sec is not None else b""
+    except ReportError:  # missing, unreadable or not ELF
         return None
-    versions = [int(m.group(1)) for m in _CLANG_RE.finditer(elf[1].get(".comment", b""))]
+    versions = [int(m.group(1)) for m in _CLANG_RE.finditer(comment)]
     return max(versions) if versions else None
 
 
 def binary_build_id(binary: PathLike) -> str | None:
     """The GNU build ID of an ELF file (hex), as the runtime writes it into
     the profile's binary IDs."""
-    elf = _elf_sections(binary)
-    if elf is None:
+    try:
+        with read_elf(binary) as elf:
+            return elf.build_id or None
+    except ReportError:  # missing, unreadable or not ELF
         return None
-    bo, secs = elf
-    note = secs.get(".note.gnu.build-id", b"")
-    if len(note) < 16:
-        return None
-    namesz, descsz, typ = struct.unpack_from(bo + "III", note, 0)
-    start = 12 + ((namesz + 3) & ~3)
-    return note[start:start + descsz].hex() if typ == 3 else None
 
 
 def report(binaries: PathLike | Sequence[PathLike], profile: PathLike, *, format: str = "report",
