@@ -256,7 +256,8 @@ def run_build(
         if log is not None:
             entries = _read_log(log)
             if rc != 0:
-                print(f"{PROG}: the build failed (status {rc}); no compile database or inventory written", file=sys.stderr)
+                print(f"{PROG}: the build failed (status {rc}); no compile database or inventory written",
+                      file=sys.stderr)
             else:
                 if compdb:
                     write_atomic(Path(compdb), json.dumps(entries, indent=1) + "\n")

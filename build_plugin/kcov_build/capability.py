@@ -41,7 +41,8 @@ def capability_error(s: Settings, cc: str) -> str | None:
                 f"{cc} is GCC {v}, which has no -fsanitize-coverage=trace-cmp (GCC 8 added it); "
                 "use --mode pc or a newer compiler"
             )
-    if s.family == "clang" and s.version and s.version < (13,) and (s.exclude_functions or s.exclude_files or s.only_functions):
+    lists = s.exclude_functions or s.exclude_files or s.only_functions
+    if s.family == "clang" and s.version and s.version < (13,) and lists:
         return f"{cc} is clang {v}, which has no -fsanitize-coverage-ignorelist/-allowlist (clang 13 added them)"
     if s.family != "clang" and s.only_functions:
         return (

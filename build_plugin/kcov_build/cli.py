@@ -61,7 +61,8 @@ _OWN_VALUE_OPTS = frozenset(
 def _parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
-        usage=f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | {PROG} config|kernel|inventory|check|pgo|stock-kernel ...",
+        usage=(f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | "
+               f"{PROG} config|kernel|inventory|check|pgo|stock-kernel ..."),
         description=(
             "Run a compiler, or a whole build (make, cmake, ninja, kbuild), with kcov coverage "
             "instrumentation and the kcov runtime."
@@ -97,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compiler", metavar="CC",
                    help="the real compiler for a build: clang, clang-19, gcc-12, a path... (default: the newest clang)")
     p.add_argument("--exclude-file", metavar="GLOB", action="append", default=[],
-                   help="build matching sources without coverage (relative globs are anchored at the current directory)")
+                   help="build matching sources without coverage "
+                        "(relative globs are anchored at the current directory)")
     p.add_argument("--exclude-function", metavar="PATTERN", action="append", default=[],
                    help="do not instrument matching functions (clang: ignorelist; gcc: the whole file defining one)")
     p.add_argument("--only-file", metavar="GLOB", action="append", default=[],

@@ -110,6 +110,7 @@ def kbuild_args(cmd: Sequence[str], s: Settings, state: Path, kconfig: dict[str,
         write_atomic(lds, text)
     dep = state / DEP_NAME
     if not dep.is_file():
+        assert s.cc is not None, "settings not finished: no compiler"
         _assemble(s.cc, dep)
     user = ""
     rest = []

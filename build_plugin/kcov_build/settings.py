@@ -94,7 +94,7 @@ def absolute_glob(pattern: str, base: str) -> str:
     return os.path.join(base, pattern)
 
 
-_PROFILE_KEYS = {
+_PROFILE_KEYS: dict[str, type] = {
     "mode": str, "sbcc": bool, "abi": str, "runtime": str, "compiler": str,
     "exclude-file": list, "exclude-function": list, "only-file": list, "only-function": list,
     "annotation": list,
@@ -104,10 +104,10 @@ _PROFILE_KEYS = {
 
 def load_profile(path: str) -> dict[str, Any]:
     """Read a kcov-build profile: a TOML file with a [kcov-build] table."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python < 3.11: the backport (a dependency there)
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python < 3.11: the backport (a dependency there)
+        import tomli as tomllib
 
     try:
         with open(path, "rb") as f:
@@ -125,7 +125,7 @@ def load_profile(path: str) -> dict[str, Any]:
         want = _PROFILE_KEYS.get(key)
         if want is None:
             raise SettingsError(f"{path}: unknown key '{key}' (known: {', '.join(sorted(_PROFILE_KEYS))})")
-        if not isinstance(value, want) or (want is list and not all(isinstance(v, str) for v in value)):
+        if not isinstance(value, want) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
             raise SettingsError(f"{path}: '{key}' must be a {'list of strings' if want is list else want.__name__}")
     base = os.path.dirname(os.path.abspath(path))
     for key in ("exclude-file", "only-file"):

@@ -334,7 +334,8 @@ def _exclusion(src: str, cmd: Sequence[str], cwd: str, s: Settings) -> str | Non
         return None
     full = os.path.normpath(os.path.join(cwd, src))
     if defines_callbacks(full):
-        return f"{src}: built without coverage: it defines SanitizerCoverage callbacks (a runtime is never instrumented)"
+        return (f"{src}: built without coverage: it defines SanitizerCoverage callbacks "
+                "(a runtime is never instrumented)")
     g = next((g for g in s.exclude_files if fnmatch.fnmatchcase(full, g)), None)
     if g is not None:
         return f"info:{src}: built without coverage (--exclude-file {g})"

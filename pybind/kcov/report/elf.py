@@ -134,16 +134,16 @@ class ElfFile:
             raise NotElfError(f"{path}: damaged ELF header")
         self.bits = 64 if data[4] == 2 else 32
         self.endian = "<" if data[5] == 1 else ">"
-        e = self.endian
+        en = self.endian
         try:
             if self.bits == 64:
                 (self.type, self.machine, _v, self.entry, phoff, shoff, _fl, _eh,
                  phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack_from(
-                    e + "HHIQQQIHHHHHH", data, 16)
+                    en + "HHIQQQIHHHHHH", data, 16)
             else:
                 (self.type, self.machine, _v, self.entry, phoff, shoff, _fl, _eh,
                  phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack_from(
-                    e + "HHIIIIIHHHHHH", data, 16)
+                    en + "HHIIIIIHHHHHH", data, 16)
             self.segments_all = self._read_phdrs(phoff, phentsize, phnum)
             self.sections = self._read_shdrs(shoff, shentsize, shnum, shstrndx)
         except struct.error:
@@ -153,7 +153,7 @@ class ElfFile:
                               "object or a relocatable object (a core file?)")
         #: Per-file results derived by other modules (function ranges, ...).
         self.memo: dict[str, Any] = {}
-        self._by_name = {}
+        self._by_name: dict[str, Section] = {}
         for s in self.sections:
             self._by_name.setdefault(s.name, s)
 
@@ -323,9 +323,9 @@ class ElfFile:
                 if base <= offset < base + s.size:
                     return s.offset + offset - base
             return None
-        for s in self.segments:
-            if s.vaddr <= offset < s.vaddr + s.filesz:
-                return s.offset + offset - s.vaddr
+        for seg in self.segments:
+            if seg.vaddr <= offset < seg.vaddr + seg.filesz:
+                return seg.offset + offset - seg.vaddr
         return None
 
     # -- symbols and relocations ----------------------------------------------
