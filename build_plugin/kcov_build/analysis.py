@@ -526,7 +526,8 @@ def _cindex() -> Any:
     return ci
 
 
-_DRIVER_NOISE = re.compile(r"unknown argument|unsupported (?:option|argument)|invalid (?:value|argument)|argument unused")
+_DRIVER_NOISE = re.compile(
+    r"unknown argument|unsupported (?:option|argument)|invalid (?:value|argument)|argument unused")
 _FUNCTION_KINDS = ("FUNCTION_DECL", "CXX_METHOD", "CONSTRUCTOR", "DESTRUCTOR", "CONVERSION_FUNCTION")
 _CONTAINER_KINDS = ("NAMESPACE", "LINKAGE_SPEC", "CLASS_DECL", "STRUCT_DECL", "UNION_DECL")
 
@@ -754,7 +755,9 @@ def _analyse_all(
 _worker_cache: _Cache | None = None
 
 
-def _worker(entry: CompileEntry, annotations: tuple[str, ...]) -> tuple[list[Function], list[str], tuple[str, int] | None]:
+def _worker(
+    entry: CompileEntry, annotations: tuple[str, ...]
+) -> tuple[list[Function], list[str], tuple[str, int] | None]:
     # AnalysisError's status would not survive pickling; return it instead.
     global _worker_cache
     if _worker_cache is None:
@@ -1163,8 +1166,8 @@ def _main_inventory(argv: Sequence[str]) -> int:
     errors: list[str] = []
     fns = inventory(entries, annotations=opts.annotation, progress=len(entries) > 1 and not opts.quiet,
                     errors=errors, jobs=opts.jobs)
-    for e in errors[:20]:
-        print(f"{PROG}: warning: {e}", file=sys.stderr)
+    for err in errors[:20]:
+        print(f"{PROG}: warning: {err}", file=sys.stderr)
     if len(errors) > 20:
         print(f"{PROG}: warning: {len(errors) - 20} more files with errors", file=sys.stderr)
     if opts.o is not None:

@@ -27,27 +27,20 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from kcov._base.errors import ToolkitError
-
 from ._paths import RuntimePaths
 from ._util import run_foreground, write_atomic
-from .settings import Settings, capability_error, cxx_for, identify, newest_clang, resolve
-from .wrap import ENV_LOG, ENV_VERBOSE, ensure_state, instrumentation_flags, link_flags, profile_link_flags, rule_flags
+from .capability import capability_error
+from .errors import BuildError
+from .flags import instrumentation_flags, link_flags, profile_link_flags
+from .settings import Settings
+from .toolchain import cxx_for, identify, newest_clang, resolve
+from .wrap import ENV_LOG, ENV_VERBOSE, ensure_state, rule_flags
 
 PROG = "kcov-build"
 MAKES = frozenset({"make", "gmake", "bmake", "remake"})
 
 # A compiler's name: cc, gcc-12, x86_64-linux-gnu-gcc, clang++-19, ...
 _COMPILER_NAME = re.compile(r"(?:^|.*[-_])(?:cc|c\+\+|gcc|g\+\+|clang|clang\+\+)(?:[-_.]\w*)*$")
-
-
-class BuildError(ToolkitError):
-    """A build kcov-build cannot run: one line and exit_status."""
-
-    @property
-    def status(self) -> int:
-        """The former name of ``exit_status`` (PgoError's readers use it)."""
-        return self.exit_status
 
 
 def looks_like_compiler(cmd0: str) -> bool:
@@ -263,7 +256,8 @@ def run_build(
         if log is not None:
             entries = _read_log(log)
             if rc != 0:
-                print(f"{PROG}: the build failed (status {rc}); no compile database or inventory written", file=sys.stderr)
+                print(f"{PROG}: the build failed (status {rc}); no compile database or inventory written",
+                      file=sys.stderr)
             else:
                 if compdb:
                     write_atomic(Path(compdb), json.dumps(entries, indent=1) + "\n")

@@ -36,14 +36,15 @@ from kcov._base.errors import ArgumentParser, UsageError, say_error
 
 from ._paths import RuntimePaths, runtime_paths
 from ._util import run_foreground
-from .pgo import conflict as pgo_conflict
-from .settings import (
-    ABIS, MODES, RUNTIMES, Settings, SettingsError, absolute_glob, capability_error, check_values,
-    identify, load_profile, resolve,
+from .capability import capability_error
+from .flags import conflict as pgo_conflict
+from .flags import (  # noqa: F401  (coverage_flags is part of the module's API)
+    coverage_flags, include_flags, instrumentation_flags, link_flags, profile_link_flags,
 )
-from .wrap import (  # noqa: F401  (classify, coverage_flags are part of the module's API)
-    Classification, classify, coverage_flags, ensure_state, has_list_rules, include_flags, instrumentation_flags,
-    link_flags, profile_link_flags, rewrite, rule_flags,
+from .settings import ABIS, MODES, RUNTIMES, Settings, SettingsError, absolute_glob, check_values, load_profile
+from .toolchain import identify, resolve
+from .wrap import (  # noqa: F401  (classify is part of the module's API)
+    Classification, classify, ensure_state, has_list_rules, rewrite, rule_flags,
 )
 
 PROG = "kcov-build"
@@ -60,7 +61,8 @@ _OWN_VALUE_OPTS = frozenset(
 def _parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
-        usage=f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | {PROG} config|kernel|inventory|check|pgo|stock-kernel ...",
+        usage=(f"{PROG} [OPTIONS] [--] CC [ARGS...] | {PROG} [OPTIONS] -- BUILD COMMAND... | "
+               f"{PROG} config|kernel|inventory|check|pgo|stock-kernel ..."),
         description=(
             "Run a compiler, or a whole build (make, cmake, ninja, kbuild), with kcov coverage "
             "instrumentation and the kcov runtime."
@@ -96,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compiler", metavar="CC",
                    help="the real compiler for a build: clang, clang-19, gcc-12, a path... (default: the newest clang)")
     p.add_argument("--exclude-file", metavar="GLOB", action="append", default=[],
-                   help="build matching sources without coverage (relative globs are anchored at the current directory)")
+                   help="build matching sources without coverage "
+                        "(relative globs are anchored at the current directory)")
     p.add_argument("--exclude-function", metavar="PATTERN", action="append", default=[],
                    help="do not instrument matching functions (clang: ignorelist; gcc: the whole file defining one)")
     p.add_argument("--only-file", metavar="GLOB", action="append", default=[],
@@ -312,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EX_USAGE
 
-    from .build import BuildError, looks_like_compiler, run_build
+    from .build import looks_like_compiler, run_build
+    from .errors import BuildError
 
     try:
         if looks_like_compiler(cmd[0]):

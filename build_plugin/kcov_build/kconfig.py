@@ -555,7 +555,8 @@ class BsdReader:
                 prev = st.get(f"{kind}:{name}")
                 if prev is not None:
                     shown = name if prev[0] is None else f"{name}={prev[0]}"
-                    raise stmt.fail(f"already have {kind} `{shown}' (set at {prev[1]}; OpenBSD config(8) rejects a repeat)")
+                    raise stmt.fail(f"already have {kind} `{shown}' (set at {prev[1]}; "
+                                    "OpenBSD config(8) rejects a repeat)")
                 self._set(f"{kind}:{name}", value, stmt)
         elif kw in ("rmoption", "rmoptions"):
             for name, _, _ in _option_list(stmt, 1, "openbsd"):

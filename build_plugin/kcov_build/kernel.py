@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from os import EX_DATAERR, EX_NOINPUT, EX_OK, EX_UNAVAILABLE, EX_USAGE
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Any, Sequence
 
 from kcov._base.errors import ArgumentParser, ToolkitError, run_cli
 from kcov._base.files import atomic_directory
@@ -297,7 +297,7 @@ class Runner:
                                     text=True, errors="replace")
         except OSError as e:
             raise KernelError(f"{cmd[0]}: {e.strerror}", EX_UNAVAILABLE) from None
-        state = {"objs": 0, "last": ""}
+        state: dict[str, Any] = {"objs": 0, "last": ""}
         stop = threading.Event()
         ticker = threading.Thread(target=self._tick, args=(what, t0, state, stop), daemon=True)
         if progress:

@@ -36,7 +36,8 @@ from kcov._base.errors import ToolkitError
 from kcov._base.files import atomic_target
 
 from ._util import write_atomic
-from .settings import Settings, sbcc_raw_version
+from .settings import Settings
+from .toolchain import sbcc_raw_version
 
 LDS_NAME = "kcovprof-kmod.lds"
 DEP_NAME = "kcovprof-kmod-dep.o"
@@ -109,6 +110,7 @@ def kbuild_args(cmd: Sequence[str], s: Settings, state: Path, kconfig: dict[str,
         write_atomic(lds, text)
     dep = state / DEP_NAME
     if not dep.is_file():
+        assert s.cc is not None, "settings not finished: no compiler"
         _assemble(s.cc, dep)
     user = ""
     rest = []

@@ -57,7 +57,7 @@ def callback_calls(path: str | Path) -> dict[str, dict[str, int]]:
                 current = None
                 continue
             current = defaultdict(int)
-            out[name] = current  # type: ignore[assignment]
+            out[name] = current
             continue
         if current is None:
             continue

@@ -34,11 +34,11 @@ from typing import Sequence
 
 from kcov._base.errors import ArgumentParser, run_cli
 
-from .build import BuildError
-from .settings import Settings, sbcc_raw_version
+from .errors import BuildError
+from .settings import Settings
+from .toolchain import sbcc_raw_version
 
 PROG = "kcov-build"
-GENERATE_FLAGS = ("-fprofile-generate",)
 
 INDEXED_MAGIC = 0x8169666F72706CFF  # "\xfflprofi\x81"
 RAW_MAGICS = (0xFF6C70726F667281, 0xFF6C70726F665281)
@@ -54,27 +54,6 @@ INDEXED_READ_MAX = {12: 7, 13: 7, 14: 7, 15: 8, 16: 9, 17: 10, 18: 11, 19: 12}
 class PgoError(BuildError):
     """A PGO input kcov-build refuses: one line, a sysexits status (cli.main
     reports it like any BuildError)."""
-
-
-# --- Flags --------------------------------------------------------------------------
-
-
-def compile_flags(s: Settings) -> list[str]:
-    """What a compile gets for --pgo-generate / --pgo-use."""
-    flags = list(GENERATE_FLAGS) if s.pgo_generate else []
-    if s.pgo_use:
-        flags.append(f"-fprofile-instr-use={s.pgo_use}")
-    return flags
-
-
-def conflict(sbcc: bool, generate: bool, use: str | None) -> str | None:
-    """A message if the PGO options cannot go together."""
-    if generate and sbcc:
-        return ("--pgo-generate and --sbcc cannot be combined: clang instruments either at the IR level "
-                "(PGO) or in the frontend (source-based coverage), not both")
-    if use and (generate or sbcc):
-        return "--pgo-use builds optimised code without profile instrumentation: drop --pgo-generate and --sbcc"
-    return None
 
 
 # --- Checking a profile for --pgo-use ------------------------------------------------
@@ -117,11 +96,10 @@ def read_indexed(path: str) -> IndexedProfile:
     # A damaged header or summary makes clang itself crash with a stack
     # dump; kcov.profile checks both the way llvm-profdata merge's output is
     # laid out (found by tests/reliability's reader fuzzing).
-    from kcov.profile.errors import ProfileError
-    from kcov.profile.llvm import _vet_indexed
+    from kcov.profile import ProfileError, vet_indexed
 
     try:
-        _vet_indexed(Path(path))
+        vet_indexed(Path(path))
     except ProfileError as e:
         raise PgoError(f"--pgo-use {e}", EX_DATAERR) from None
     return IndexedProfile(path, word & 0xFFFFFFFF)
@@ -169,7 +147,7 @@ def use_check(s: Settings, cc: str) -> list[str]:
 
 
 def capability_error(s: Settings, cc: str) -> str | None:
-    """settings.capability_error's PGO part: a usage message, or PgoError
+    """capability.capability_error's PGO part: a usage message, or PgoError
     (raised) for an unusable profile; warnings are printed here."""
     what = "--pgo-generate" if s.pgo_generate else "--pgo-use"
     if s.family != "clang":
@@ -213,12 +191,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def merge_main(opts: argparse.Namespace) -> int:
-    from kcov.profile import ProfileError, merge
-    from kcov.profile.llvm import _pick_version, vet
+    from kcov.profile import ProfileError, merge, pick_version, vet
 
     llvm = opts.llvm
     if opts.compiler:
-        from .settings import identify, resolve
+        from .toolchain import identify, resolve
 
         if resolve(opts.compiler) is None:
             raise PgoError(f"pgo merge: {opts.compiler}: command not found", EX_UNAVAILABLE)
@@ -236,7 +213,7 @@ def merge_main(opts: argparse.Namespace) -> int:
         raise PgoError(f"pgo merge: {e}", e.exit_status) from None
     except OSError as e:
         raise PgoError(f"pgo merge: {e.filename or opts.output}: {e.strerror}", EX_CANTCREAT) from None
-    tool = _pick_version(version, llvm, "llvm-profdata")
+    tool = pick_version(version, llvm, "llvm-profdata")
     print(f"{PROG}: wrote {opts.output} from {len(opts.inputs)} profile(s) (raw version {version}, "
           f"llvm-profdata-{tool})", file=sys.stderr)
     return 0

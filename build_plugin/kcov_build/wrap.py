@@ -28,7 +28,8 @@ from typing import NoReturn, Sequence
 
 from ._paths import RuntimePaths
 from ._util import exit_status, terminal_signals_ignored, write_atomic
-from .settings import MODES, SBCC_FLAGS, Settings, sbcc_raw_version
+from .flags import instrumentation_flags, link_flags, profile_link_flags
+from .settings import Settings
 
 PROG = "kcov-build"
 ENV_VERBOSE = "KCOV_BUILD_VERBOSE"
@@ -139,58 +140,6 @@ def classify(args: Sequence[str]) -> Classification:
 
 
 # --- Building the command -------------------------------------------------
-
-
-def coverage_flags(mode: str) -> list[str]:
-    return [f"-fsanitize-coverage={MODES[mode]}"]
-
-
-def instrumentation_flags(s: Settings) -> list[str]:
-    """What a compile gets: SanitizerCoverage (--mode), source-based
-    coverage (--sbcc), or both."""
-    from .pgo import compile_flags as pgo_flags
-
-    return [*(coverage_flags(s.mode) if s.sancov else []), *(SBCC_FLAGS if s.sbcc else []), *pgo_flags(s)]
-
-
-def profile_link_flags(s: Settings, paths: RuntimePaths) -> list[str]:
-    """--sbcc: the per-image object of our profile runtime, for the raw
-    profile version of the clang at hand.  It also defines
-    __llvm_profile_runtime, so that the driver's -u__llvm_profile_runtime
-    pulls nothing from compiler-rt's libclang_rt.profile.a (which the
-    driver adds to any link that carries -fprofile-instr-generate).  The
-    same for --pgo-generate (-fprofile-generate), whose value-profiling
-    entry points the object defines too."""
-    if not s.sbcc and not s.pgo_generate:
-        return []
-    version = sbcc_raw_version(s.version) if s.family == "clang" else None
-    return [str(paths.profile_stub(version))]
-
-
-def include_flags(paths: RuntimePaths, abi: str | None) -> list[str]:
-    flags = [f"-I{paths.include_dir}"]
-    if abi is not None:
-        flags.insert(0, f"-I{paths.compat_dir / abi}")
-    return flags
-
-
-def link_flags(paths: RuntimePaths, static: bool) -> list[str]:
-    if static:
-        # Appended after the user's inputs, so the archive resolves their
-        # references to the callbacks.
-        return [str(paths.static_lib), "-lpthread"]
-    # --no-as-needed: a DSO whose only references to the runtime are weak or
-    # come from objects linked later must still record DT_NEEDED, or the
-    # callbacks bind to nothing at run time.
-    return [
-        f"-L{paths.lib_dir}",
-        "-Wl,--push-state,--no-as-needed",
-        "-lkcovrt",
-        "-Wl,--pop-state",
-        f"-Wl,-rpath,{paths.lib_dir}",
-    ]
-
-
 
 
 def is_kernel_compile(args: Sequence[str]) -> bool:
@@ -385,7 +334,8 @@ def _exclusion(src: str, cmd: Sequence[str], cwd: str, s: Settings) -> str | Non
         return None
     full = os.path.normpath(os.path.join(cwd, src))
     if defines_callbacks(full):
-        return f"{src}: built without coverage: it defines SanitizerCoverage callbacks (a runtime is never instrumented)"
+        return (f"{src}: built without coverage: it defines SanitizerCoverage callbacks "
+                "(a runtime is never instrumented)")
     g = next((g for g in s.exclude_files if fnmatch.fnmatchcase(full, g)), None)
     if g is not None:
         return f"info:{src}: built without coverage (--exclude-file {g})"

@@ -243,7 +243,8 @@ def test_kcov_build_sbcc_refuses_gcc(tmp_path: Path) -> None:
 @pytest.mark.parametrize("version, ok", [((13, 0, 1), False), ((14, 0, 6), True), ((16, 0, 6), True),
                                          ((18, 1, 8), False), ((19, 1, 7), True), ((23, 0, 0), False)])
 def test_kcov_build_sbcc_clang_versions(version: tuple[int, ...], ok: bool) -> None:
-    from kcov_build.settings import Settings, capability_error
+    from kcov_build.capability import capability_error
+    from kcov_build.settings import Settings
 
     msg = capability_error(Settings(sbcc=True, sancov=False, family="clang", version=version), "clang-x")
     assert (msg is None) == ok, msg

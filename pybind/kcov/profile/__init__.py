@@ -29,7 +29,7 @@ from .._base.files import write_atomic
 from . import raw
 from .errors import (InputNotFoundError, ProfileError, ProfileFormatError, ProfileMismatchError,
                      ProfileRuntimeError, ProfileVersionError, ToolError, ToolNotFoundError)
-from .llvm import binary_llvm_version, merge, report, show
+from .llvm import binary_llvm_version, merge, pick_version, report, show, vet, vet_indexed
 from .raw import RawProfile
 from .runtime import Module, image_of, library, modules, raw_snapshot
 
@@ -48,6 +48,7 @@ __all__ = [
     "filename",
     "merge",
     "modules",
+    "pick_version",
     "raw",
     "report",
     "reset",
@@ -55,6 +56,8 @@ __all__ = [
     "set_filename",
     "show",
     "snapshot",
+    "vet",
+    "vet_indexed",
     "write",
     "write_at_exit",
     "write_files",

@@ -28,11 +28,14 @@ from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 from .._base.files import atomic_directory, atomic_target, write_atomic
+from ..report.elf import read_elf
+from ..report.model import ReportError
 from . import raw
 from .errors import (InputNotFoundError, ProfileError, ProfileFormatError, ProfileMismatchError,
                      ProfileVersionError, ToolError, ToolNotFoundError)
 
-__all__ = ["LLVM_FOR_RAW", "Tool", "binary_build_id", "binary_llvm_version", "find_tool", "merge", "report", "show"]
+__all__ = ["LLVM_FOR_RAW", "Tool", "binary_build_id", "binary_llvm_version", "find_tool", "merge", "pick_version",
+           "report", "show", "vet", "vet_indexed"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -115,9 +118,12 @@ def _magic(path: Path) -> int:
     return int(struct.unpack("<Q", head)[0])
 
 
-def _vet_indexed(path: Path) -> None:
-    """An indexed profile whose header and summary lie inside the file
-    (InstrProf.h's IndexedInstrProf::Header: Magic, Version, Unused,
+def vet_indexed(path: Path) -> None:
+    """Check an indexed profile (.profdata): ProfileFormatError unless its
+    header and summary lie inside the file.  A damaged one makes clang itself
+    crash, so kcov-build's --pgo-use asks this first.
+
+    The layout is InstrProf.h's IndexedInstrProf::Header: Magic, Version, Unused,
     HashType, HashOffset, then MemProfOffset from version 8, BinaryIdOffset
     from 9, TemporalProfTracesOffset from 10, VTableNamesOffset from 12;
     from version 4 a summary of at least 6 fields follows)."""
@@ -151,7 +157,7 @@ def vet(profraws: Sequence[PathLike], *, allow_mixed_binaries: bool = False) -> 
     for item in profraws:
         path = Path(item)
         if _magic(path) == raw.INDEXED_MAGIC:
-            _vet_indexed(path)
+            vet_indexed(path)
             indexed.append(path)
             continue
         profs = raw.read(path)
@@ -177,7 +183,10 @@ def vet(profraws: Sequence[PathLike], *, allow_mixed_binaries: bool = False) -> 
     return next(iter(versions)), indexed
 
 
-def _pick_version(raw_version: int, want: int | None, name: str) -> int:
+def pick_version(raw_version: int, want: int | None, name: str) -> int:
+    """The LLVM major whose tool `name` (llvm-profdata, ...) to use for raw
+    profile version raw_version: `want` if that one reads it, else the oldest
+    installed one that does (ProfileVersionError, ToolNotFoundError)."""
     capable = LLVM_FOR_RAW.get(raw_version, ())
     if want is not None:
         if want not in capable:
@@ -209,7 +218,7 @@ def merge(profraws: Sequence[PathLike], out: PathLike, *, llvm_version: int | No
     Returns the output path.
     """
     version, _ = vet(profraws, allow_mixed_binaries=allow_mixed_binaries)
-    tool = find_tool("llvm-profdata", _pick_version(version, llvm_version, "llvm-profdata"))
+    tool = find_tool("llvm-profdata", pick_version(version, llvm_version, "llvm-profdata"))
     dst = Path(out)
     with atomic_target(dst) as tmp:
         _run(tool, ["merge", *(["--sparse"] if sparse else []), "-o", str(tmp), *map(str, profraws)])
@@ -220,68 +229,38 @@ def show(profile: PathLike, *, llvm_version: int | None = None) -> str:
     """`llvm-profdata show --all-functions --counts` of a raw or indexed profile."""
     path = Path(profile)
     if _magic(path) == raw.INDEXED_MAGIC:
-        _vet_indexed(path)
+        vet_indexed(path)
         v = llvm_version or max(installed_versions("llvm-profdata") or [19])
     else:
         version, _ = vet([path], allow_mixed_binaries=True)
-        v = _pick_version(version, llvm_version, "llvm-profdata")
+        v = pick_version(version, llvm_version, "llvm-profdata")
     return _run(find_tool("llvm-profdata", v), ["show", "--all-functions", "--counts", str(path)])
 
 
 _CLANG_RE = re.compile(rb"clang version (\d+)\.")
 
 
-def _elf_sections(binary: PathLike) -> tuple[str, dict[str, bytes]] | None:
-    """(byte order, {section name: contents}) of a 64-bit ELF file, or None."""
-    try:
-        with open(binary, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    if data[:4] != b"\x7fELF" or len(data) < 64 or data[4] != 2:  # 64-bit ELF only
-        return None
-    bo = "<" if data[5] == 1 else ">"
-    out: dict[str, bytes] = {}
-    try:
-        shoff, = struct.unpack_from(bo + "Q", data, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from(bo + "HHH", data, 0x3A)
-
-        def sh(i: int) -> tuple[int, int, int, int]:
-            name, typ, _f, _a, off, size = struct.unpack_from(bo + "IIQQQQ", data, shoff + i * shentsize)
-            return name, typ, off, size
-        _, _, stroff, _ = sh(shstrndx)
-        for i in range(shnum):
-            name, typ, off, size = sh(i)
-            end = data.index(b"\0", stroff + name)
-            out[data[stroff + name:end].decode(errors="replace")] = data[off:off + size] if typ != 8 else b""
-    except (struct.error, ValueError, IndexError):
-        return None
-    return bo, out
-
-
 def binary_llvm_version(binary: PathLike) -> int | None:
     """The major version of the clang that built `binary`, from the ELF
     .comment section (None if it says nothing about clang)."""
-    elf = _elf_sections(binary)
-    if elf is None:
+    try:
+        with read_elf(binary) as elf:
+            sec = elf.section(".comment")
+            comment = bytes(elf.data(sec)) if sec is not None else b""
+    except ReportError:  # missing, unreadable or not ELF
         return None
-    versions = [int(m.group(1)) for m in _CLANG_RE.finditer(elf[1].get(".comment", b""))]
+    versions = [int(m.group(1)) for m in _CLANG_RE.finditer(comment)]
     return max(versions) if versions else None
 
 
 def binary_build_id(binary: PathLike) -> str | None:
     """The GNU build ID of an ELF file (hex), as the runtime writes it into
     the profile's binary IDs."""
-    elf = _elf_sections(binary)
-    if elf is None:
+    try:
+        with read_elf(binary) as elf:
+            return elf.build_id or None
+    except ReportError:  # missing, unreadable or not ELF
         return None
-    bo, secs = elf
-    note = secs.get(".note.gnu.build-id", b"")
-    if len(note) < 16:
-        return None
-    namesz, descsz, typ = struct.unpack_from(bo + "III", note, 0)
-    start = 12 + ((namesz + 3) & ~3)
-    return note[start:start + descsz].hex() if typ == 3 else None
 
 
 def report(binaries: PathLike | Sequence[PathLike], profile: PathLike, *, format: str = "report",
@@ -310,7 +289,7 @@ def report(binaries: PathLike | Sequence[PathLike], profile: PathLike, *, format
     prof = Path(profile)
     magic = _magic(prof)
     if magic == raw.INDEXED_MAGIC:
-        _vet_indexed(prof)
+        vet_indexed(prof)
     if llvm_version is None:
         found = [v for v in (binary_llvm_version(b) for b in bins) if v is not None]
         llvm_version = max(found) if found else None

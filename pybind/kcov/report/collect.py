@@ -235,10 +235,10 @@ def _find_binary(ident: str, r: _Reached, given: list[_Candidate]) -> Path:
         raise MissingFileError(f"{m.path}: no such file ({r.count} PCs were recorded in it; "
                                "give its binary)", os.EX_NOINPUT)
     if m.build_id:
-        with read_elf(p) as e:
-            if e.build_id and e.build_id != m.build_id:
+        with read_elf(p) as elf:
+            if elf.build_id and elf.build_id != m.build_id:
                 raise BuildIdMismatchError(
-                    f"{p}: build id {e.build_id}, but the one that ran had {m.build_id}: the file "
+                    f"{p}: build id {elf.build_id}, but the one that ran had {m.build_id}: the file "
                     "changed since the run; give the binary that ran", os.EX_DATAERR)
     return p
 
@@ -322,8 +322,8 @@ def _add_module(data: CoverageData, path: Path, r: _Reached, universe: bool,
                 raise NoDebugInfoError(f"no DWARF line info in {path}: rebuild with -g", os.EX_DATAERR)
             _say(progress, f"symbolising {len(want)} {'points' if universe else 'PCs'} of {name}")
             frames = get_symbolizer(path).frames(want.tolist())
-            for off, fr in frames.items():
-                data.add_point(module.key, off, fr)
+            for pc_off, fr in frames.items():
+                data.add_point(module.key, pc_off, fr)
         n_hit = 0
         for test, offs in offsets.items():
             for off in offs.tolist():

@@ -1,5 +1,8 @@
 """Just enough ELF to place coverage points: headers read with :mod:`struct`.
 
+The one ELF reader of kcov: reports, profiles (kcov.profile.llvm asks it for
+a binary's build id and compiler) and the CLIs read ELF files through it.
+
 :func:`read_elf` returns an :class:`ElfFile`: its type (``EXEC``, ``DYN``,
 ``REL``), the report *kind* (``exe``, ``dso``, ``kmod``, ``vmlinux``), the
 GNU build id, the ``PT_LOAD`` segments, the section headers, and whether it
@@ -47,6 +50,7 @@ __all__ = [
     "NotElfError",
     "Section",
     "Segment",
+    "gnu_build_id",
     "read_elf",
 ]
 
@@ -110,7 +114,7 @@ class Section:
 class ElfFile:
     """One ELF file, opened read-only and memory-mapped."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         try:
             with open(self.path, "rb") as f:
@@ -130,16 +134,16 @@ class ElfFile:
             raise NotElfError(f"{path}: damaged ELF header")
         self.bits = 64 if data[4] == 2 else 32
         self.endian = "<" if data[5] == 1 else ">"
-        e = self.endian
+        en = self.endian
         try:
             if self.bits == 64:
                 (self.type, self.machine, _v, self.entry, phoff, shoff, _fl, _eh,
                  phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack_from(
-                    e + "HHIQQQIHHHHHH", data, 16)
+                    en + "HHIQQQIHHHHHH", data, 16)
             else:
                 (self.type, self.machine, _v, self.entry, phoff, shoff, _fl, _eh,
                  phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack_from(
-                    e + "HHIIIIIHHHHHH", data, 16)
+                    en + "HHIIIIIHHHHHH", data, 16)
             self.segments_all = self._read_phdrs(phoff, phentsize, phnum)
             self.sections = self._read_shdrs(shoff, shentsize, shnum, shstrndx)
         except struct.error:
@@ -149,7 +153,7 @@ class ElfFile:
                               "object or a relocatable object (a core file?)")
         #: Per-file results derived by other modules (function ranges, ...).
         self.memo: dict[str, Any] = {}
-        self._by_name = {}
+        self._by_name: dict[str, Section] = {}
         for s in self.sections:
             self._by_name.setdefault(s.name, s)
 
@@ -219,16 +223,9 @@ class ElfFile:
         notes = [(s.offset, s.size) for s in self.sections if s.name.startswith(".note")]
         notes += [(s.offset, s.filesz) for t, s in self.segments_all if t == PT_NOTE]
         for off, size in notes:
-            pos, end = off, off + size
-            while pos + 12 <= end:
-                namesz, descsz, typ = struct.unpack_from(self.endian + "III", self._map, pos)
-                name_end = pos + 12 + ((namesz + 3) & ~3)
-                desc_end = name_end + ((descsz + 3) & ~3)
-                if desc_end > end:
-                    break
-                if typ == NT_GNU_BUILD_ID and bytes(self._map[pos + 12:pos + 12 + namesz]) == b"GNU\0":
-                    return bytes(self._map[name_end:name_end + descsz]).hex()
-                pos = desc_end
+            found = gnu_build_id(self._map[off:off + size], self.endian)
+            if found:
+                return found
         return ""
 
     @cached_property
@@ -326,9 +323,9 @@ class ElfFile:
                 if base <= offset < base + s.size:
                     return s.offset + offset - base
             return None
-        for s in self.segments:
-            if s.vaddr <= offset < s.vaddr + s.filesz:
-                return s.offset + offset - s.vaddr
+        for seg in self.segments:
+            if seg.vaddr <= offset < seg.vaddr + seg.filesz:
+                return seg.offset + offset - seg.vaddr
         return None
 
     # -- symbols and relocations ----------------------------------------------
@@ -400,7 +397,24 @@ class ElfFile:
         return f"ElfFile({str(self.path)!r}, kind={self.kind!r}, build_id={self.build_id!r})"
 
 
-def read_elf(path: str | Path) -> ElfFile:
+def gnu_build_id(notes: bytes, endian: str = "<") -> str:
+    """The GNU build id (hex) in a run of ELF notes -- a ``.note`` section, a
+    ``PT_NOTE`` segment, or a kernel module's
+    ``/sys/module/<name>/notes/.note.gnu.build-id`` -- or ``""``."""
+    pos, end = 0, len(notes)
+    while pos + 12 <= end:
+        namesz, descsz, typ = struct.unpack_from(endian + "III", notes, pos)
+        name_end = pos + 12 + ((namesz + 3) & ~3)
+        desc_end = name_end + ((descsz + 3) & ~3)
+        if desc_end > end:
+            break
+        if typ == NT_GNU_BUILD_ID and bytes(notes[pos + 12:pos + 12 + namesz]) == b"GNU\0":
+            return bytes(notes[name_end:name_end + descsz]).hex()
+        pos = desc_end
+    return ""
+
+
+def read_elf(path: str | os.PathLike[str]) -> ElfFile:
     """Open an ELF file; :class:`MissingFileError` (66) if it does not
     exist, :class:`NotElfError` (65) if it is not ELF."""
     return ElfFile(path)

@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._base.files import write_atomic
-from .elf import ET_REL, ElfFile, MissingFileError, NotElfError, read_elf
+from .elf import ET_REL, ElfFile, MissingFileError, NotElfError, gnu_build_id, read_elf
 from .model import FormatError, ReportError
 
 __all__ = [
@@ -309,7 +309,7 @@ def kmod_maps(name: str, ko: str | Path, sysfs: str | Path = "/sys/module") -> l
         note = base / "notes" / ".note.gnu.build-id"
         if e.build_id and note.is_file():
             try:
-                loaded = _note_build_id(note.read_bytes())
+                loaded = gnu_build_id(note.read_bytes(), e.endian) or None
             except OSError:
                 loaded = None
             if loaded is not None and loaded != e.build_id:
@@ -332,19 +332,6 @@ def kmod_maps(name: str, ko: str | Path, sysfs: str | Path = "/sys/module") -> l
         if not out:
             raise ReportError(f"{base}/sections: no executable section of {ko} is listed", os.EX_DATAERR)
         return out
-
-
-def _note_build_id(data: bytes) -> str | None:
-    import struct
-
-    pos = 0
-    while pos + 12 <= len(data):
-        namesz, descsz, typ = struct.unpack_from("<III", data, pos)
-        name_end = pos + 12 + ((namesz + 3) & ~3)
-        if typ == 3 and data[pos + 12:pos + 12 + namesz] == b"GNU\0":
-            return data[name_end:name_end + descsz].hex()
-        pos = name_end + ((descsz + 3) & ~3)
-    return None
 
 
 def kernel_maps(vmlinux: str | Path, kallsyms: str | Path = "/proc/kallsyms") -> list[ModuleMap]:

@@ -28,10 +28,11 @@ at run time with :func:`register`).
 from __future__ import annotations
 
 import os
+from os import EX_USAGE
 from typing import Any
 
 from ..model import CoverageData, FormatError, ReportError
-from .base import EX_USAGE, Handler, Option, read_input
+from .base import Handler, Option, read_input
 from .cobertura import CoberturaHandler
 from .html import HtmlHandler
 from .json import JsonHandler, JsonSummaryHandler

@@ -3,10 +3,11 @@ self-contained page when the output path ends in ``.html``."""
 from __future__ import annotations
 
 import os
+from os import EX_USAGE
 from typing import Any
 
 from ...model import CoverageData, ReportError
-from ..base import EX_USAGE, Handler, Option, atomic_directory, atomic_write
+from ..base import Handler, Option, atomic_directory, atomic_write
 from . import write
 
 
