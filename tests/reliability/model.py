@@ -13,10 +13,23 @@ the models are written from the specifications, not from runtime/engine.c:
   (KCOV_INIT_TRACE/ENABLE/DISABLE, the errno order, mmap at offset 0 of
   exactly the buffer, any protection; close does not stop an enabled
   thread).
+* NetBSD: shared/spec/bsd-kcov.md §2.2 (KCOV_IOC_SETBUFSIZE/ENABLE/DISABLE
+  with pointer arguments, EBUSY/EINVAL/EEXIST, EINVAL/EBUSY/ENOBUFS, ENOENT;
+  mode NONE accepted and records nothing; mmap EACCES/EINVAL/ENOMEM against
+  the buffer size, any sharing, page offsets allowed; close while enabled
+  keeps recording until the LWP exits, which frees it).
+* OpenBSD: shared/spec/bsd-kcov.md §3.2 (KIOSETBUFSIZE/KIOENABLE/KIODISABLE
+  with pointer arguments, EBUSY/EINVAL (a size of 1 is accepted),
+  EBUSY/ENXIO/EINVAL, EPERM; any other command ENOTTY; d_mmap per page below
+  nmemb words; close while tracing -> DYING, recording stopped, freed at
+  kcov_exit, and kcov_exit of a live one -> READY).
 
 What the hosted device adds on top, from docs/compatibility.md: one
-device serves both command sets, a descriptor speaks the ABI that sized it
-(a command of the other ABI then fails with ENOTTY), an unknown command
+device serves every command set, a descriptor speaks the ABI that sized it
+(a command of another ABI then fails with ENOTTY, or with EFAULT first
+when a NetBSD/OpenBSD command's pointer is bad: the BSDs copy the argument
+in before dispatching), the 'K' numbers NetBSD and OpenBSD share belong to
+the ABI that sized the descriptor, else to the personality, an unknown command
 gets the errno of the ABI that sized the descriptor or else of the device's
 personality, and Linux checks EBUSY before ENOMEM (allocation never fails
 here, so the two orders agree).  Records beyond the capacity are dropped
@@ -29,8 +42,10 @@ from dataclasses import dataclass, field
 
 from tests.support import abi_tables as T
 
-FREEBSD, LINUX = 1, 2
-ABI_NAMES = {FREEBSD: "freebsd", LINUX: "linux"}
+FREEBSD, LINUX, NETBSD, OPENBSD = 1, 2, 3, 4  # KCOVRT_ABI_*
+ABI_NAMES = {FREEBSD: T.FREEBSD, LINUX: T.LINUX, NETBSD: T.NETBSD,
+             OPENBSD: T.OPENBSD}
+ABI_IDS = {name: abi for abi, name in ABI_NAMES.items()}
 
 # Engine states (KCOVRT_STATE_*); FREED is model-only: no descriptor left.
 OPEN, READY, RUNNING, DYING, FREED = 1, 2, 3, 4, 5
@@ -50,16 +65,18 @@ UNKNOWN_CMD = T.UNKNOWN  # _IO('c', 0x7f): no ABI's command
 
 FREEBSD_MAX_ENTRIES = T.MAX_ENTRIES[T.FREEBSD]  # kern.kcov.max_entries
 LINUX_MAX_ENTRIES = T.MAX_ENTRIES[T.LINUX]  # INT_MAX / sizeof(unsigned long)
+NETBSD_MAX_ENTRIES = T.MAX_ENTRIES[T.NETBSD]  # KCOV_BUF_MAX_ENTRIES
+OPENBSD_MAX_ENTRIES = T.MAX_ENTRIES[T.OPENBSD]  # KCOV_BUF_MAX_NMEMB
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE = 1, 2
 
-COMMANDS = {
-    FREEBSD: {"size": KIOSETBUFSIZE, "enable": KIOENABLE,
-              "disable": KIODISABLE},
-    LINUX: {"size": KCOV_INIT_TRACE, "enable": KCOV_ENABLE,
-            "disable": KCOV_DISABLE},
-}
+COMMANDS = {abi: {"size": T.SETBUFSIZE[name], "enable": T.ENABLE[name],
+                  "disable": T.DISABLE[name]}
+            for abi, name in ABI_NAMES.items()}
+# The mode arguments of enable, per ABI (bsd-kcov.md §1.1, §2.1, §3.1).
+MODE_ARGS = {abi: {MODE_PC: T.MODES[name]["PC"], MODE_CMP: T.MODES[name]["CMP"]}
+             for abi, name in ABI_NAMES.items()}
 
 
 @dataclass
@@ -111,19 +128,32 @@ class Model:
 
     # --- ioctl --------------------------------------------------------------
 
-    def ioctl(self, d: MDesc, t: MThread, cmd: int, arg: int) -> int:
-        """An ioctl on a live descriptor from thread `t`."""
-        abi = {KIOSETBUFSIZE: FREEBSD, KIOENABLE: FREEBSD,
-               KIODISABLE: FREEBSD, KCOV_INIT_TRACE: LINUX,
-               KCOV_ENABLE: LINUX, KCOV_DISABLE: LINUX}.get(cmd)
-        if abi is None:
-            # FreeBSD: "any other command -> EINVAL"; Linux: ENOTTY.
-            return E.ENOTTY if (d.abi or d.personality) == LINUX else E.EINVAL
+    @staticmethod
+    def cmd_abi(d: MDesc, cmd: int) -> int:
+        """The ABI whose driver `cmd` reaches on `d` (0: no ABI's)."""
+        name = T.cmd_abi(cmd, ABI_NAMES.get(d.abi), ABI_NAMES[d.personality])
+        return ABI_IDS[name] if name is not None else 0
+
+    def ioctl(self, d: MDesc, t: MThread, cmd: int, arg: int | None) -> int:
+        """An ioctl on a live descriptor from thread `t`.  For NetBSD and
+        OpenBSD `arg` is the value the pointer argument points to, None for
+        a NULL pointer; for FreeBSD and Linux None stands for 0."""
+        abi = self.cmd_abi(d, cmd)
+        if abi == 0:
+            # FreeBSD and NetBSD: "unknown command -> EINVAL"; Linux and
+            # OpenBSD: ENOTTY.
+            return T.UNKNOWN_ERRNO[ABI_NAMES[d.abi or d.personality]]
+        if arg is None and T.copies_in(ABI_NAMES[abi], cmd):
+            return E.EFAULT  # copyin of the IOC_IN argument, before any driver
         if d.abi and d.abi != abi:
             return E.ENOTTY  # a descriptor speaks the ABI that sized it
+        if abi == NETBSD:
+            return self._netbsd(d, t, cmd, arg or 0)
+        if abi == OPENBSD:
+            return self._openbsd(d, t, cmd, arg or 0)
         if abi == FREEBSD:
-            return self._freebsd(d, t, cmd, arg)
-        return self._linux(d, t, cmd, arg)
+            return self._freebsd(d, t, cmd, arg or 0)
+        return self._linux(d, t, cmd, arg or 0)
 
     def _size(self, d: MDesc, n: int, abi: int) -> int:
         d.state, d.entries, d.abi, d.mode = READY, n, abi, MODE_NONE
@@ -190,6 +220,57 @@ class Model:
         self._stop(d)
         return 0
 
+    def _netbsd(self, d: MDesc, t: MThread, cmd: int, arg: int) -> int:
+        # bsd-kcov.md §2.2, no remote attached (none can be registered).
+        if cmd == COMMANDS[NETBSD]["size"]:
+            if d.state == RUNNING:
+                return E.EBUSY
+            if arg < 2 or arg > NETBSD_MAX_ENTRIES:
+                return E.EINVAL
+            if d.state != OPEN:
+                return E.EEXIST
+            return self._size(d, arg, NETBSD)
+        if cmd == COMMANDS[NETBSD]["enable"]:
+            mode = arg & 0xFFFFFFFF  # an int
+            if mode not in (0, 1, 2):
+                return E.EINVAL
+            if d.state == RUNNING or t.bound is not None:
+                return E.EBUSY
+            if d.state != READY:
+                return E.ENOBUFS
+            return self._start(d, t, (MODE_NONE, MODE_PC, MODE_CMP)[mode])
+        # KCOV_IOC_DISABLE: not enabled, or not the owner LWP.
+        if not self._is_owner(d, t):
+            return E.ENOENT
+        self._stop(d)
+        return 0
+
+    def _openbsd(self, d: MDesc, t: MThread, cmd: int, arg: int) -> int:
+        # bsd-kcov.md §3.2.
+        if cmd == COMMANDS[OPENBSD]["size"]:
+            if d.state != OPEN:
+                return E.EBUSY
+            if arg == 0 or arg > OPENBSD_MAX_ENTRIES:
+                return E.EINVAL
+            return self._size(d, arg, OPENBSD)
+        if cmd == COMMANDS[OPENBSD]["enable"]:
+            mode = arg & 0xFFFFFFFF
+            if t.bound is not None:
+                return E.EBUSY
+            if d.state != READY:
+                return E.ENXIO
+            if mode not in (1, 2):
+                return E.EINVAL
+            return self._start(d, t, MODE_PC if mode == 1 else MODE_CMP)
+        # KIODISABLE: the caller must be the owner (p_kd == kd), which is
+        # then tracing, so "state != TRACE -> ENXIO" cannot be reached here.
+        if t.bound is not d:
+            return E.EPERM
+        if d.state != RUNNING:
+            return E.ENXIO
+        self._stop(d)
+        return 0
+
     # --- mmap ---------------------------------------------------------------
 
     def mmap(self, d: MDesc, length: int, prot: int, flags: int,
@@ -199,6 +280,30 @@ class Model:
         rlen = -(-length // self.page) * self.page
         if length == 0:
             return E.EINVAL
+        if abi in (NETBSD, OPENBSD):
+            # Their sys_mmap aligns the offset down to a page and grows the
+            # length by the same amount before the device sees the request.
+            pageoff = offset % self.page
+            offset -= pageoff
+            length = rlen = -(-(length + pageoff) // self.page) * self.page
+        if abi == NETBSD:
+            # kcov_fops_mmap (bsd-kcov.md §2.2): any sharing, page offsets
+            # allowed; an unsized descriptor has a buffer size of 0.
+            if prot & PROT_EXEC:
+                return E.EACCES
+            top = NETBSD_MAX_ENTRIES * 8
+            if offset < 0 or length > top or offset > top:
+                return E.EINVAL
+            if length + offset > self.bufsize(d):
+                return E.ENOMEM
+            return 0
+        if abi == OPENBSD:
+            # d_mmap is asked for each page, whose offset must be below
+            # kd_nmemb (entries - 1) words (bsd-kcov.md §3.2).
+            last = offset + rlen - self.page
+            if not d.abi or offset < 0 or last >= (d.entries - 1) * 8:
+                return E.EINVAL
+            return 0
         if abi == LINUX:
             # An area, page offset 0 and exactly size * 8 bytes; prot and
             # sharing are not checked (linux-kcov.md §2.4).
@@ -219,7 +324,7 @@ class Model:
     def record(self, t: MThread, n: int) -> None:
         """Thread `t` runs n calls that each yield one PC and one compare."""
         d = t.bound
-        if d is None or not d.active or d.owner is not t:
+        if d is None or not d.active or d.owner is not t or d.mode == MODE_NONE:
             return
         cap = d.cap_pc if d.mode == MODE_PC else d.cap_cmp
         fit = max(0, min(n, cap - d.count))
@@ -237,15 +342,18 @@ class Model:
         if d.refs > 0:
             return
         if d.state == RUNNING:
-            # FreeBSD stops recording at the close; Linux keeps recording
-            # until the owner disables (impossible now) or exits.
-            d.orphaned = d.abi == LINUX
+            # FreeBSD and OpenBSD stop recording at the close; Linux and
+            # NetBSD keep recording until the owner disables (impossible
+            # now) or exits.
+            d.orphaned = d.abi in (LINUX, NETBSD)
             d.state = DYING
         else:
             d.state = FREED
 
     def thread_exit(self, t: MThread) -> None:
-        """FreeBSD's thread_dtor / Linux's kcov_task_exit."""
+        """FreeBSD's thread_dtor, Linux's kcov_task_exit, NetBSD's
+        kcov_lwp_free, OpenBSD's kcov_exit: free a DYING descriptor, stop a
+        RUNNING one (READY, enable-able again)."""
         d = t.bound
         t.bound = None
         if d is None:
@@ -257,6 +365,10 @@ class Model:
 
     # --- what the runtime reports -------------------------------------------
 
+    def bufsize(self, d: MDesc) -> int:
+        """Bytes allocated: entries words rounded up to a page."""
+        return -(-d.entries * 8 // self.page) * self.page
+
     def info(self, d: MDesc, tids: dict[str, int]) -> dict[str, object]:
         """The fields of kcovrt_info the model predicts for a live fd."""
         return {
@@ -267,7 +379,7 @@ class Model:
             "running": d.state == RUNNING,
             "orphaned": False,
             "entries": d.entries,
-            "bufsize": -(-d.entries * 8 // self.page) * self.page,
+            "bufsize": self.bufsize(d),
             "count": d.count,
             "capacity": d.cap_cmp if d.mode == MODE_CMP else d.cap_pc,
             "dropped": d.dropped,
