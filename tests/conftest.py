@@ -10,6 +10,8 @@
 * Tests that build a Linux kernel or boot a VM are marked `kernel`: the
   whole host side of the kernel suites, and elsewhere whoever asks for a
   built kernel or boots one.  `make check` deselects them.
+* In the guest, each test runs under a watchdog (tests/support/watchdog.py):
+  a hung test dumps its Python and kernel stacks and ends the run at once.
 * At the end of the run, a table of where the time went, per test folder.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.prereq import strict, why_strict
+from tests.support.watchdog import Watchdog
 
 TESTS = Path(__file__).resolve().parent
 # Folders whose host tests all build a kernel or boot the stock one.
@@ -33,6 +36,7 @@ GUEST_ONLY = "guest-only: runs inside the VM that tests/kmod, tests/kstress or t
 _seconds: dict[str, float] = defaultdict(float)
 _counts: dict[str, int] = defaultdict(int)
 _t0 = time.monotonic()
+_watchdog: Watchdog | None = None
 
 
 def in_guest() -> bool:
@@ -51,6 +55,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         folder = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else ""
         if folder in KERNEL_FOLDERS or KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kernel)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    """In the guest, a hung test dumps its stacks and ends the run (tests/support/watchdog.py)."""
+    global _watchdog
+    if not in_guest():
+        yield
+        return
+    if _watchdog is None:
+        _watchdog = Watchdog()
+    _watchdog.arm(item.nodeid)
+    try:
+        yield
+    finally:
+        _watchdog.disarm()
 
 
 def _suite(nodeid: str) -> str:

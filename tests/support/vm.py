@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .prereq import REPO, VENV_BIN
+from .watchdog import WATCHDOG_MARK
 
 # Kernel log lines that mean the kernel misbehaved.
 _PROBLEM = re.compile(
@@ -75,7 +76,11 @@ class VmResult:
 
     def describe(self) -> str:
         """A summary for assertion messages."""
-        tail = "\n".join(self.stderr.splitlines()[-40:])
+        lines = self.stderr.splitlines()
+        tail = "\n".join(lines[-40:])
+        fired = next((i for i, line in enumerate(lines) if WATCHDOG_MARK in line), None)
+        if fired is not None and fired < len(lines) - 40:
+            tail = "\n".join(lines[fired:fired + 300]) + "\n[...]\n" + tail
         return (
             f"guest exit {self.returncode}, vng exit {self.vng_returncode}, "
             f"{self.seconds:.0f}s{' (timed out)' if self.timed_out else ''}\n"
