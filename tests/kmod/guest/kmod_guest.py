@@ -12,13 +12,14 @@ import os
 import re
 import stat
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import kcov
 from kcov import Abi, FreeBSDDeviceProvider, LinuxDeviceProvider, Provider
+
+from tests.support.contract import join_os, run_in_thread
 
 KCOVTEST = "/dev/kcovtest"
 PARAMS = Path("/sys/module/kcov/parameters")
@@ -123,32 +124,9 @@ def kcovtest_counters() -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", text)}
 
 
-def join_os(t: threading.Thread, timeout: float = 30.0) -> None:
-    """Join `t` and wait until its kernel task is gone.
-
-    Python's join returns when the thread's Python state is released,
-    before the OS thread has run do_exit(); kcov's exit hook runs there."""
-    tid = t.native_id
-    t.join(timeout)
-    assert not t.is_alive()
-    assert wait_until(lambda: not os.path.exists(f"/proc/self/task/{tid}"), timeout)
-
-
 def in_thread(fn: Callable[[], Any]) -> None:
     """Run `fn` in a fresh thread, wait for its task to exit, re-raise."""
-    err: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
-            err.append(e)
-
-    t = threading.Thread(target=body)
-    t.start()
-    join_os(t)
-    if err:
-        raise err[0]
+    run_in_thread(fn, join_os)
 
 
 def text_range() -> tuple[int, int]:
