@@ -30,7 +30,7 @@ TESTS = Path(__file__).resolve().parent
 # Folders whose host tests all build a kernel or boot the stock one.
 KERNEL_FOLDERS = frozenset({"anchor", "kmod", "kprofile", "kstress", "vm"})
 # Fixtures that build a kernel (tests/report/reportfix.py).
-KERNEL_FIXTURES = frozenset({"debug_kernel"})
+KERNEL_FIXTURES = frozenset({"debug_kernel", "dwarf_kernel"})
 GUEST_ONLY = "guest-only: runs inside the VM that tests/kmod, tests/kstress or tests/vm boot"
 
 _seconds: dict[str, float] = defaultdict(float)

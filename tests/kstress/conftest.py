@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.kernel import stock
 
-from kstress_host import (DebugKernel, GuestRun, Module, Payload,
+from kstress_host import (BuiltKernel, GuestRun, Module, Payload,
                           build_control, build_debug_kernel, build_kcov, build_kcovtest,
                           build_programs, find_vng, need, run_guest)
 
@@ -31,7 +31,7 @@ TIMEOUT = {"stock": 1200.0, "debug": 2400.0}
 
 
 @pytest.fixture(scope="session")
-def debug_kernel(tmp_path_factory: pytest.TempPathFactory) -> DebugKernel:
+def debug_kernel(tmp_path_factory: pytest.TempPathFactory) -> BuiltKernel:
     return build_debug_kernel(tmp_path_factory)
 
 
@@ -58,13 +58,13 @@ def stock_payload(programs: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="session")
-def debug_payload(debug_kernel: DebugKernel, programs: Path,
+def debug_payload(debug_kernel: BuiltKernel, programs: Path,
                   tmp_path_factory: pytest.TempPathFactory) -> Payload:
     return _payload("debug", debug_kernel.image, debug_kernel.outdir, True, programs, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def debug_kcov_plain(debug_kernel: DebugKernel, tmp_path_factory: pytest.TempPathFactory) -> Module:
+def debug_kcov_plain(debug_kernel: BuiltKernel, tmp_path_factory: pytest.TempPathFactory) -> Module:
     """kcov.ko exactly as shipped (no KASAN of its own), against the debug kernel."""
     return build_kcov(debug_kernel.outdir, tmp_path_factory.mktemp("kstress-debug-plain") / "kcov")
 

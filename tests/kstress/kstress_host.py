@@ -3,11 +3,9 @@ it never collides with other test directories' helpers).
 
 * The debug kernel: linux-source-6.1, tinyconfig + kcov.config + vm.config
   + kernel_conf/linux/debug.config (KASAN, KMEMLEAK, LOCKDEP, atomic-sleep
-  checks; no CONFIG_KCOV), built by ``kcov-build kernel`` with gcc-12.  It is
-  cached under .cache/kernel/debug-gcc-12-<key> like tests/support/kernels.py's
-  kernels (the key covers the tarball, the three fragments, kcov-build
-  kernel and the compiler); with CI=true it is built from scratch in
-  pytest's temporary directory.
+  checks; no CONFIG_KCOV), built by ``kcov-build kernel`` with gcc-12, by
+  tests/support/kernels.py like the suite's other kernels (cached locally,
+  from scratch with CI=true).
 * Modules built against a kernel build tree or Debian's headers: kcov.ko
   (runtime/linux/Makefile), the instrumented kcovtest.ko of tests/kmod, and
   this suite's control module kstressctl.ko.
@@ -15,26 +13,17 @@ it never collides with other test directories' helpers).
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from kcov_build._util import write_atomic
 from tests.support.junit import Junit
-from tests.support.kernels import LINUX_TARBALL, builder_env, in_ci, kcov_build_cmd, need  # noqa: F401
+from tests.support.kernels import DEBUG_CONFIG, BuiltKernel, build_kernel, kcov_build_cmd, need  # noqa: F401
 from tests.support.modules import Module, run  # noqa: F401
 from tests.support.prereq import REPO
 from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems, find_vng  # noqa: F401
@@ -43,107 +32,14 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 GUEST = HERE / "guest"
 KCONF = REPO / "kernel_conf"
-DEBUG_CONFIG = KCONF / "linux" / "debug.config"
 MODULE_SRC = REPO / "runtime" / "linux"
 KCOVTEST_SRC = REPO / "tests" / "kmod" / "data" / "kcovtest"
 STRESS_SRC = REPO / "tests" / "kmod" / "data" / "progs" / "stress.c"
-COMPILER = "gcc-12"
-CACHE = REPO / ".cache"
 
 
-def fragments() -> list[Path]:
-    """The fragments after kcov.config, which kcov-build kernel merges first."""
-    return [KCONF / "linux" / "vm.config", DEBUG_CONFIG]
-
-
-# --- The debug kernel ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DebugKernel:
-    outdir: Path
-    image: Path
-    seconds: float  # wall time of the build that produced it
-    cached: bool
-
-    @property
-    def dotconfig(self) -> Path:
-        return self.outdir / ".config"
-
-    def config(self) -> dict[str, str]:
-        """CONFIG_X -> value of the built .config ('n' for 'is not set')."""
-        out: dict[str, str] = {}
-        for line in self.dotconfig.read_text().splitlines():
-            if (m := re.match(r"^(CONFIG_\w+)=(.*)$", line)) is not None:
-                out[m.group(1)] = m.group(2)
-            elif (m := re.match(r"^# (CONFIG_\w+) is not set$", line)) is not None:
-                out[m.group(1)] = "n"
-        return out
-
-
-def _key() -> str:
-    import kcov_build.kernel as kernel_mod
-
-    h = hashlib.sha256()
-    st = LINUX_TARBALL.stat()
-    h.update(f"{LINUX_TARBALL}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for f in (KCONF / "linux" / "kcov.config", *fragments(), Path(kernel_mod.__file__)):
-        h.update(f.read_bytes())
-    ver = subprocess.run([COMPILER, "--version"], capture_output=True, text=True, check=False).stdout
-    h.update(ver.encode())
-    return h.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive flock, so two sessions never build into one directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def build_debug_kernel(tmp_factory: pytest.TempPathFactory | None, jobs: int | None = None) -> DebugKernel:
-    """The debug kernel: from the cache, or built now (always built with CI=true)."""
-    need(LINUX_TARBALL.is_file(), f"{LINUX_TARBALL} is missing (apt install linux-source-6.1)")
-    need(shutil.which(COMPILER) is not None, f"{COMPILER} is not installed")
-    if in_ci():
-        assert tmp_factory is not None
-        root = tmp_factory.mktemp("kernel-debug")
-        outdir, cache, marker = root / "build", root / "cache", None
-        lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    else:
-        outdir = CACHE / "kernel" / f"debug-{COMPILER}-{_key()}"
-        cache, marker = CACHE / "kcov-build", outdir / "kcov-test-built.json"
-        lock = _locked(outdir.with_name(outdir.name + ".lock"))
-    with lock:
-        if marker is not None and marker.is_file():
-            info = json.loads(marker.read_text())
-            image = Path(info["image"])
-            if image.is_file():
-                return DebugKernel(outdir, image, float(info["seconds"]), True)
-        cmd = [*kcov_build_cmd(), "kernel", "--src", str(LINUX_TARBALL)]
-        for frag in fragments():
-            cmd += ["--config", str(frag)]
-        cmd += ["--compiler", COMPILER, "-j", str(jobs or os.cpu_count() or 2), "-O", str(outdir)]
-        t0 = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=builder_env(cache), check=False)
-        seconds = time.monotonic() - t0
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
-        image = Path(proc.stdout.strip().splitlines()[-1])
-        assert image.is_file(), proc.stdout
-        if marker is not None:
-            write_atomic(marker, json.dumps({"image": str(image), "seconds": seconds}))
-        sys.stderr.write(f"\n[kstress] debug kernel built in {seconds:.0f}s\n")
-        return DebugKernel(outdir, image, seconds, False)
-
-
-if __name__ == "__main__":  # build (or find) the cached debug kernel by hand
-    k = build_debug_kernel(None, int(sys.argv[1]) if len(sys.argv) > 1 else None)
-    print(f"{k.image} ({'cached' if k.cached else 'built'}, {k.seconds:.0f}s)")
+def build_debug_kernel(tmp_factory: pytest.TempPathFactory | None, jobs: int | None = None) -> BuiltKernel:
+    """The debug kernel (tests/support/kernels.py, "debug")."""
+    return build_kernel("debug", tmp_factory, jobs)
 
 
 # --- Modules and programs -------------------------------------------------------------

@@ -28,7 +28,7 @@ import re
 import pytest
 
 from tests.support.kernel import stock
-from kstress_host import (CONTROL_DEBUG, DebugKernel, GuestRun, Module, Payload, has_kasan_checks,
+from kstress_host import (CONTROL_DEBUG, BuiltKernel, GuestRun, Module, Payload, has_kasan_checks,
                           kernel_problems, lockdep_debug_locks, parse_kmemleak, phases, vermagic)
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ DEBUG_OPTIONS = {
 }
 
 
-def test_debug_kernel_configured(debug_kernel: DebugKernel) -> None:
+def test_debug_kernel_configured(debug_kernel: BuiltKernel) -> None:
     cfg = debug_kernel.config()
     got = {k: cfg.get(k, "n") for k in DEBUG_OPTIONS}
     assert got == DEBUG_OPTIONS
@@ -52,7 +52,7 @@ def test_debug_kernel_configured(debug_kernel: DebugKernel) -> None:
 
 
 def test_modules_built_for_each_kernel(stock_payload: Payload, debug_payload: Payload,
-                                       debug_kcov_plain: Module, debug_kernel: DebugKernel) -> None:
+                                       debug_kcov_plain: Module, debug_kernel: BuiltKernel) -> None:
     release = (debug_kernel.outdir / "include" / "config" / "kernel.release").read_text().strip()
     for m in (stock_payload.kcov, stock_payload.kcovtest, stock_payload.control):
         assert vermagic(m.ko).startswith(f"{stock().release} SMP "), m.ko

@@ -124,30 +124,14 @@ def kernel_modules(tmp_path_factory: pytest.TempPathFactory) -> KernelModules:
 # -- a vmlinux with DWARF ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DebugKernel:
+def build_dwarf_kernel(tmp_factory: pytest.TempPathFactory, compiler: str = "gcc-12") -> kernels.BuiltKernel:
     """The gcc kcov VM kernel of tests/support/kernels.py, which carries DWARF
     (kernels.DEBUGINFO_CONFIG): one build serves tests/vm and tests/report."""
-
-    outdir: Path
-    image: Path
-
-    @property
-    def vmlinux(self) -> Path:
-        return self.outdir / "vmlinux"
-
-    @property
-    def system_map(self) -> Path:
-        return self.outdir / "System.map"
-
-
-def build_debug_kernel(tmp_factory: pytest.TempPathFactory, compiler: str = "gcc-12") -> DebugKernel:
-    """The kernel tests/vm builds for `compiler` (built once per run)."""
     k = kernels.build_kernel(compiler, tmp_factory)
     assert kernels.DEBUGINFO_CONFIG in kernels.fragments(compiler), f"the {compiler} kernel has no DWARF"
-    return DebugKernel(k.outdir, k.image)
+    return k
 
 
 @pytest.fixture(scope="session")
-def debug_kernel(tmp_path_factory: pytest.TempPathFactory) -> DebugKernel:
-    return build_debug_kernel(tmp_path_factory)
+def dwarf_kernel(tmp_path_factory: pytest.TempPathFactory) -> kernels.BuiltKernel:
+    return build_dwarf_kernel(tmp_path_factory)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reportfix import INPUTS, DebugKernel, KernelModules, Run, _fixture, fixture_runs
+from tests.support.kernels import BuiltKernel
+from reportfix import INPUTS, KernelModules, Run, _fixture, fixture_runs
 from reporthelp import (REPO, VENV_BIN, Fixture, build_fixture, function_lines, markers, need,
                         run)
 
@@ -351,7 +352,7 @@ GUEST_KERNEL = Path(__file__).resolve().parent / "data" / "guest_kernel_pcs.py"
 
 
 @pytest.mark.slow
-def test_vmlinux_in_vm(debug_kernel: DebugKernel, tmp_path: Path) -> None:
+def test_vmlinux_in_vm(dwarf_kernel: BuiltKernel, tmp_path: Path) -> None:
     """The kcov VM kernel (tests/support/kernels.py's configuration, with DWARF):
     the guest traces getppid and pread and writes a dump with vmlinux placed
     by /proc/kallsyms; here the PCs map to kernel/sys.c and fs/read_write.c."""
@@ -361,14 +362,14 @@ def test_vmlinux_in_vm(debug_kernel: DebugKernel, tmp_path: Path) -> None:
     out = tmp_path / "guest"
     out.mkdir()
     dump = out / "kernel.pcs"
-    res = Vm(debug_kernel.image, memory="512M", cpus=1, timeout=300,
+    res = Vm(dwarf_kernel.image, memory="512M", cpus=1, timeout=300,
              extra_args=(f"--rwdir={out}",)).run(
-        f"{VENV_BIN / 'python'} {GUEST_KERNEL} --vmlinux {debug_kernel.vmlinux} --out {dump}", cwd=REPO)
+        f"{VENV_BIN / 'python'} {GUEST_KERNEL} --vmlinux {dwarf_kernel.vmlinux} --out {dump}", cwd=REPO)
     assert res.returncode == 0 and dump.is_file(), res.describe()
     assert not dmesg_problems(res.dmesg), res.describe()
 
     d = read_pcs(dump)
-    bid = read_elf(debug_kernel.vmlinux).build_id
+    bid = read_elf(dwarf_kernel.vmlinux).build_id
     assert d.modules and all(m.kind == "vmlinux" and m.build_id == bid for m in d.modules)
     data = collect(dump)
     (mod,) = data.modules.values()
@@ -393,10 +394,10 @@ def test_vmlinux_in_vm(debug_kernel: DebugKernel, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_vmlinux_without_dwarf(debug_kernel: DebugKernel, tmp_path: Path) -> None:
+def test_vmlinux_without_dwarf(dwarf_kernel: BuiltKernel, tmp_path: Path) -> None:
     """The same vmlinux with its DWARF stripped: one line, exit 65."""
     stripped = tmp_path / "vmlinux"
-    run(["objcopy", "--strip-debug", debug_kernel.vmlinux, stripped])
+    run(["objcopy", "--strip-debug", dwarf_kernel.vmlinux, stripped])
     pts = coverage_points(stripped)
     dump = tmp_path / "k.pcs"
     from kcov.report import module_maps

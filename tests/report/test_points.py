@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reportfix import DebugKernel, KernelModules, Run, _fixture
+from tests.support.kernels import BuiltKernel
+from reportfix import KernelModules, Run, _fixture
 from elftools.elf.elffile import ELFFile
 from reporthelp import Fixture, run
 
@@ -195,10 +196,10 @@ def test_kernel_module_points(kernel_modules: KernelModules) -> None:
 
 
 @pytest.mark.slow
-def test_vmlinux_points(debug_kernel: DebugKernel) -> None:
+def test_vmlinux_points(dwarf_kernel: BuiltKernel) -> None:
     """The kcov VM kernel's vmlinux: the callback is defined in it (no PLT),
     the universe is every direct call, offsets are link addresses."""
-    vmlinux = debug_kernel.vmlinux
+    vmlinux = dwarf_kernel.vmlinux
     e = read_elf(vmlinux)
     assert e.kind == "vmlinux" and e.has_line_info
     pts = coverage_points(vmlinux)
@@ -207,7 +208,7 @@ def test_vmlinux_points(debug_kernel: DebugKernel) -> None:
     # objdump over a window of kernel code is the oracle (the whole vmlinux
     # takes minutes); the window must hold calls to mean anything.
     syms = {}
-    for line in debug_kernel.system_map.read_text().splitlines():
+    for line in dwarf_kernel.system_map.read_text().splitlines():
         addr, _kind, name = line.split()[:3]
         syms[name] = int(addr, 16)
     lo = syms["__x64_sys_getppid"]

@@ -1,23 +1,29 @@
 """Kernels built with `kcov-build kernel` for the real-kernel tests.
 
 A built kernel is cached under .cache/kernel/<key>, the key covering the
-source tarball, the two fragments, the compiler's version and the builder
+source tarball, its fragments, the compiler's version and the builder
 itself, so local reruns boot at once.  With CI=true every kernel is built
 from scratch (source extraction included) in pytest's temporary directory.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+from kcov_build._util import write_atomic
 
 from .prereq import in_ci, need  # noqa: F401  (kernel suites import them from here)
 
@@ -42,8 +48,43 @@ def builder_env(cache: Path) -> dict[str, str]:
     return env
 
 
+# DWARF for the gcc kernel, so that tests/report symbolises its vmlinux.
+DEBUGINFO_CONFIG = REPO / "tests" / "report" / "data" / "debuginfo.config"
+# KASAN, KMEMLEAK, lockdep and the atomic-sleep checks, no CONFIG_KCOV.
+DEBUG_CONFIG = KCONF / "linux" / "debug.config"
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One kernel of the suite: a name, a compiler and the fragments after
+    kcov.config (which kcov-build kernel merges first)."""
+
+    name: str
+    compiler: str
+    fragments: tuple[Path, ...]
+
+
+# Each kernel is built once per run and serves every suite that needs one
+# like it.  The clang kernel also loads modules: tests/kprofile boots it with
+# kcov.ko and an SBCC-instrumented module.  The gcc kernel carries DWARF:
+# tests/report maps its PCs to source lines (reportfix.py).  The debug kernel
+# is tests/kstress's: kcov.ko under KASAN, kmemleak and lockdep.
+KERNELS = {
+    "gcc-12": KernelSpec("gcc-12", "gcc-12", (KCONF / "linux" / "vm.config", DEBUGINFO_CONFIG)),
+    "clang-19": KernelSpec("clang-19", "clang-19", (KCONF / "linux" / "vm.config",
+                                                    KCONF / "linux" / "modules.config")),
+    "debug": KernelSpec("debug", "gcc-12", (KCONF / "linux" / "vm.config", DEBUG_CONFIG)),
+}
+
+
+def fragments(compiler: str) -> list[Path]:
+    """The fragments of the kcov kernel built with `compiler`."""
+    return list(KERNELS[compiler].fragments)
+
+
 @dataclass(frozen=True)
 class BuiltKernel:
+    name: str
     compiler: str
     outdir: Path
     image: Path
@@ -55,91 +96,97 @@ class BuiltKernel:
         return self.outdir / "System.map"
 
     @property
+    def vmlinux(self) -> Path:
+        return self.outdir / "vmlinux"
+
+    @property
     def dotconfig(self) -> Path:
         return self.outdir / ".config"
 
-
-# DWARF for the gcc kernel, so that tests/report symbolises its vmlinux.
-DEBUGINFO_CONFIG = REPO / "tests" / "report" / "data" / "debuginfo.config"
-
-
-def fragments(compiler: str) -> list[Path]:
-    """The fragments after kcov.config (which kcov-build kernel merges first).
-
-    Each kernel is built once per run and serves every suite that needs
-    one like it.  The clang kernel also loads modules: tests/kprofile boots
-    it with kcov.ko and an SBCC-instrumented module.  The gcc kernel carries
-    DWARF: tests/report maps its PCs to source lines (reportfix.py)."""
-    frags = [KCONF / "linux" / "vm.config"]
-    if compiler.startswith("clang"):
-        frags.append(KCONF / "linux" / "modules.config")
-    else:
-        frags.append(DEBUGINFO_CONFIG)
-    return frags
+    def config(self) -> dict[str, str]:
+        """CONFIG_X -> value of the built .config ('n' for 'is not set')."""
+        out: dict[str, str] = {}
+        for line in self.dotconfig.read_text().splitlines():
+            if (m := re.match(r"^(CONFIG_\w+)=(.*)$", line)) is not None:
+                out[m.group(1)] = m.group(2)
+            elif (m := re.match(r"^# (CONFIG_\w+) is not set$", line)) is not None:
+                out[m.group(1)] = "n"
+        return out
 
 
-def _key(compiler: str) -> str:
+def _key(spec: KernelSpec) -> str:
     import kcov_build.kernel as kernel_mod
 
     h = hashlib.sha256()
     st = LINUX_TARBALL.stat()
     h.update(f"{LINUX_TARBALL}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for f in (KCONF / "linux" / "kcov.config", *fragments(compiler), Path(kernel_mod.__file__)):
+    for f in (KCONF / "linux" / "kcov.config", *spec.fragments, Path(kernel_mod.__file__)):
         h.update(f.read_bytes())
-    ver = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
+    ver = subprocess.run([spec.compiler, "--version"], capture_output=True, text=True, check=False).stdout
     h.update(ver.encode())
-    return f"{compiler}-{h.hexdigest()[:16]}"
+    prefix = spec.name if spec.name == spec.compiler else f"{spec.name}-{spec.compiler}"
+    return f"{prefix}-{h.hexdigest()[:16]}"
 
 
-def _write_json(path: Path, data: dict[str, object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive flock, so two sessions never build into one directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # Kernels built in this pytest process (CI), so that every suite asking for
-# the same compiler's kernel (tests/vm, tests/kprofile) shares one build.
+# the same kernel (tests/vm, tests/kprofile, tests/report) shares one build.
 _BUILT: dict[str, BuiltKernel] = {}
 
 
-def build_kernel(compiler: str, tmp_factory: pytest.TempPathFactory) -> BuiltKernel:
-    if compiler in _BUILT:
-        return _BUILT[compiler]
-    k = _build_kernel(compiler, tmp_factory)
-    _BUILT[compiler] = k
-    return k
+def build_kernel(name: str, tmp_factory: pytest.TempPathFactory | None, jobs: int | None = None) -> BuiltKernel:
+    """Kernel `name` of KERNELS: built once per process; locally from the
+    cache when it is there; with CI=true always from scratch."""
+    if name not in _BUILT:
+        _BUILT[name] = _build(KERNELS[name], tmp_factory, jobs)
+    return _BUILT[name]
 
 
-def _build_kernel(compiler: str, tmp_factory: pytest.TempPathFactory) -> BuiltKernel:
+def _build(spec: KernelSpec, tmp_factory: pytest.TempPathFactory | None, jobs: int | None) -> BuiltKernel:
     need(LINUX_TARBALL.is_file(), f"{LINUX_TARBALL} is missing (apt install linux-source-6.1)")
-    need(shutil.which(compiler) is not None, f"{compiler} is not installed")
+    need(shutil.which(spec.compiler) is not None, f"{spec.compiler} is not installed")
     if in_ci():
-        root = tmp_factory.mktemp(f"kernel-{compiler}")
+        assert tmp_factory is not None, "with CI=true kernels are built in pytest's temporary directory"
+        root = tmp_factory.mktemp(f"kernel-{spec.name}")
         outdir, cache, marker = root / "build", root / "cache", None
+        lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     else:
-        outdir = CACHE / "kernel" / _key(compiler)
+        outdir = CACHE / "kernel" / _key(spec)
         cache, marker = CACHE / "kcov-build", outdir / "kcov-test-built.json"
-        if marker.is_file():
+        lock = _locked(outdir.with_name(outdir.name + ".lock"))
+    with lock:
+        if marker is not None and marker.is_file():
             info = json.loads(marker.read_text())
             image = Path(info["image"])
             if image.is_file():
-                return BuiltKernel(compiler, outdir, image, float(info["seconds"]), True)
-    cmd = [*kcov_build_cmd(), "kernel", "--src", str(LINUX_TARBALL)]
-    for frag in fragments(compiler):
-        cmd += ["--config", str(frag)]
-    cmd += ["--compiler", compiler, "-j", str(os.cpu_count() or 2), "-O", str(outdir)]
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=builder_env(cache), check=False)
-    seconds = time.monotonic() - t0
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
-    image = Path(proc.stdout.strip().splitlines()[-1])
-    assert image.is_file(), proc.stdout
-    if marker is not None:
-        _write_json(marker, {"image": str(image), "seconds": seconds})
-    sys.stderr.write(f"\n[kernel {compiler}] built in {seconds:.0f}s\n")
-    return BuiltKernel(compiler, outdir, image, seconds, False)
+                return BuiltKernel(spec.name, spec.compiler, outdir, image, float(info["seconds"]), True)
+        cmd = [*kcov_build_cmd(), "kernel", "--src", str(LINUX_TARBALL)]
+        for frag in spec.fragments:
+            cmd += ["--config", str(frag)]
+        cmd += ["--compiler", spec.compiler, "-j", str(jobs or os.cpu_count() or 2), "-O", str(outdir)]
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=builder_env(cache), check=False)
+        seconds = time.monotonic() - t0
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
+        image = Path(proc.stdout.strip().splitlines()[-1])
+        assert image.is_file(), proc.stdout
+        if marker is not None:
+            write_atomic(marker, json.dumps({"image": str(image), "seconds": seconds}))
+        sys.stderr.write(f"\n[kernel {spec.name}] built in {seconds:.0f}s\n")
+        return BuiltKernel(spec.name, spec.compiler, outdir, image, seconds, False)
 
 
+if __name__ == "__main__":  # build (or find) a cached kernel by hand: python -m tests.support.kernels debug
+    k = build_kernel(sys.argv[1] if len(sys.argv) > 1 else "gcc-12", None)
+    print(f"{k.image} ({'cached' if k.cached else 'built'}, {k.seconds:.0f}s)")
