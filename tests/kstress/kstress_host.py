@@ -175,7 +175,10 @@ def guest_script(p: Payload, out: Path) -> str:
 def guest_env(p: Payload, out: Path) -> dict[str, str]:
     return {"KCOV_KO": str(p.kcov.ko), "KCOVTEST_KO": str(p.kcovtest.ko),
             "KSTRESS_PROGS": str(p.programs), "KSTRESS_CYCLES": str(p.cycles),
-            "KSTRESS_OUT": str(out)}
+            "KSTRESS_OUT": str(out),
+            # The guest watchdog (tests/support/watchdog.py): KASAN, lockdep
+            # and kmemleak under TCG make one test up to 10 times slower.
+            "KCOV_GUEST_TEST_TIMEOUT": "1800" if p.debug else "400"}
 
 
 # --- Reading what the guest left ------------------------------------------------------
