@@ -12,18 +12,17 @@ headers.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tarfile
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support.prereq import missing, need_tools as need
+from tests.support.lz4 import lz4_tarball
+from tests.support.prereq import need_tools as need
 
 from buildhelp import kcov_build, run
 
@@ -33,9 +32,6 @@ from tests.support.kernel import stock
 
 ROOT = Path(__file__).resolve().parents[2]
 KVDEV = ROOT / "examples" / "kvdev"
-CACHE = ROOT / ".cache" / "src"
-LZ4_URL = "http://deb.debian.org/debian/pool/main/l/lz4/lz4_1.9.4.orig.tar.gz"
-LZ4_SHA256 = "0b0e3aa07c8c063ddf40b082bdf7e37a1562bda40a0ff5272957f3e987e0e54b"
 LZ4_LIB = ("lz4.c", "lz4hc.c", "lz4frame.c", "xxhash.c")
 
 
@@ -57,22 +53,6 @@ def assert_none_instrumented(path: Path) -> None:
 
 
 # --- The sources ------------------------------------------------------------
-
-
-def lz4_tarball() -> Path:
-    path = CACHE / "lz4_1.9.4.orig.tar.gz"
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        try:
-            with urllib.request.urlopen(LZ4_URL, timeout=120) as r, open(tmp, "wb") as f:
-                shutil.copyfileobj(r, f)
-        except OSError as e:
-            missing(f"cannot download {LZ4_URL}: {e}")
-        os.replace(tmp, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert digest == LZ4_SHA256, f"{path} is not Debian's lz4 1.9.4 orig tarball (sha256 {digest})"
-    return path
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import pytest
 
+from tests.support.lz4 import lz4_tarball  # noqa: F401  (the test modules import it from here)
 from tests.support.prereq import need_tools as need, own
 
 from kcov.profile import raw
@@ -58,17 +59,6 @@ def env_with(**kw: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("LLVM_PROFILE_FILE", "__LLVM_PROFILE_RT_INIT_ONCE")}
     env.update(kw)
     return env
-
-
-def lz4_tarball() -> Path:
-    """Debian's pinned lz4 1.9.4 orig tarball, fetched once into .cache/src
-    by the helper of the kcov-build tests."""
-    sys.path.insert(0, str(ROOT / "tests" / "build_plugin"))
-    try:
-        from test_kcov_build_wrap import lz4_tarball as fetch
-    finally:
-        sys.path.pop(0)
-    return fetch()
 
 
 # --- Comparing raw profiles field by field ------------------------------------------

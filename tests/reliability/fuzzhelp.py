@@ -35,18 +35,15 @@ from tests.support.prereq import need_tool as need
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+# The builders of tests/report and tests/profile.
+from tests.profile import profhelp
+from tests.report import reporthelp
+
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
 # The compiler of the instrumented fixtures (conftest.py, test_sanitizers.py).
 CC = "clang-19"
 BIN = Path(sys.executable).parent
-# The builders of tests/report and tests/profile; appended, so that this
-# directory's own modules win any name clash.
-for _sub in ("report", "profile"):
-    if str(REPO / "tests" / _sub) not in sys.path:
-        sys.path.append(str(REPO / "tests" / _sub))
-import profhelp  # noqa: E402
-import reporthelp  # noqa: E402
 
 SCALE = float(os.environ.get("KCOV_FUZZ_EXAMPLES", "1"))
 #: Seconds one in-process execution may take (the slowest real one, a

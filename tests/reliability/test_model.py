@@ -1,5 +1,5 @@
 """Model-based test of the hosted kcov device against the reference models
-of model.py (issue 7, point 1).
+of tests/support/model.py (issue 7, point 1).
 
 A hypothesis RuleBasedStateMachine sends the same random sequences to the
 hosted runtime (through ``kcov._core``'s raw hosted_* calls) and to the
@@ -35,7 +35,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant,
                                  precondition, rule, run_state_machine_as_test)
 
 from kcov import _core
-from model import (ABI_NAMES, COMMANDS, DYING, FREEBSD, FREEBSD_MAX_ENTRIES, FREED, LINUX,
+from tests.support.model import (ABI_NAMES, COMMANDS, DYING, FREEBSD, FREEBSD_MAX_ENTRIES, FREED, LINUX,
                    LINUX_MAX_ENTRIES, MAP_PRIVATE, MAP_SHARED, MODE_ARGS, MODE_CMP, MODE_PC,
                    NETBSD, NETBSD_MAX_ENTRIES, OPENBSD, OPENBSD_MAX_ENTRIES, PROT_EXEC,
                    PROT_READ, PROT_WRITE, RUNNING, STATE_NAMES, UNKNOWN_CMD, MDesc, Model,

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-import kmod_guest as H
+from tests.support import kmod_guest as H
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-import kmod_guest as H
+from tests.support import kmod_guest as H
 import kmod_text as T
 
 pytestmark = pytest.mark.vm

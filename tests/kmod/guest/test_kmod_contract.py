@@ -7,24 +7,22 @@ real task exit, seen by the module's sched_process_exit probe.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Callable
 
 import pytest
 
 import kcov
-import kmod_guest as H
+from tests.support import kmod_guest as H
 from tests.support.contract import *  # noqa: F401,F403 - the cases
 
 pytestmark = pytest.mark.vm
 
 NO_CLOSE = """
 import sys, kcov
-import kmod_guest as H
+from tests.support import kmod_guest as H
 k = H.open_dev("freebsd", 512)
 if sys.argv[1] == "enable":
     k.enable(kcov.Mode.PC)
@@ -56,9 +54,9 @@ class KernelModule:
         return H.stats()
 
     def no_close(self, what: str) -> subprocess.CompletedProcess[str]:
-        path = os.pathsep.join([str(Path(H.__file__).parent), os.environ.get("PYTHONPATH", "")])
+        # The guest's PYTHONPATH (tests/support/vm.py) has the repository.
         return subprocess.run([sys.executable, "-c", NO_CLOSE, what], capture_output=True, text=True,
-                              timeout=120, env={**os.environ, "PYTHONPATH": path})
+                              timeout=120)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 import kcov
-import kmod_guest as H
+from tests.support import kmod_guest as H
 from kcov import Mode
 from tests.support import abi_tables as T
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import kcov
-import kmod_guest as H
+from tests.support import kmod_guest as H
 from kcov import Mode
 
 pytestmark = pytest.mark.vm
@@ -181,9 +181,9 @@ def test_close_while_running_frees_at_exit(abi: str, keeps_recording: bool) -> N
 
 STRESS = r"""
 import os, sys, threading
-sys.path.insert(0, sys.argv[1])
-import kcov, kmod_guest as H
-procs, cycles = int(sys.argv[2]), int(sys.argv[3])
+import kcov
+from tests.support import kmod_guest as H
+procs, cycles = int(sys.argv[1]), int(sys.argv[2])
 def run(n):
     abi = ("freebsd", "linux", "netbsd", "openbsd")[n % 4]
     for i in range(cycles):
@@ -212,6 +212,6 @@ sys.exit(bad)
 
 
 def test_short_stress() -> None:
-    r = subprocess.run([sys.executable, "-c", STRESS, str(H.Path(__file__).parent), "4", "60"],
+    r = subprocess.run([sys.executable, "-c", STRESS, "4", "60"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import kmod_guest as H
+from tests.support import kmod_guest as H
 
 
 from tests.support.vm import dmesg_problems  # noqa: E402

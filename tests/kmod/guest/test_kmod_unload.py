@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-import kmod_guest as H
+from tests.support import kmod_guest as H
 from kcov import Mode
 
 pytestmark = pytest.mark.vm

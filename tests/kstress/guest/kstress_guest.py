@@ -1,7 +1,7 @@
 """Helpers of the kernel stress suite's guest side (run inside the VM by
 tests/kstress, with kcov.ko and the instrumented kcovtest.ko loaded).
 
-The device helpers come from tests/kmod/guest/kmod_guest.py.  What is added
+The device helpers come from tests/support/kmod_guest.py.  What is added
 here is what the abuse tests need to judge a result: the ioctl numbers of
 the four ABIs and the errnos each ABI documents (from
 tests/support/abi_tables.py), and the mmap rules, all written from the
@@ -12,18 +12,13 @@ specifications (shared/spec/bsd-kcov.md §1.6-§1.7, §2.2,
 from __future__ import annotations
 
 import errno as E
-import importlib.util
 import mmap
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tests" / "kmod" / "guest"))
-
-import kmod_guest as H  # noqa: E402,F401  (re-exported for the tests)
-from tests.support import abi_tables as T  # noqa: E402
+from tests.support import abi_tables as T
+from tests.support import kmod_guest as H  # noqa: F401  (re-exported for the tests)
+from tests.support import model as MODEL
 
 PAGE = H.PAGE
 
@@ -68,18 +63,6 @@ FLAGS = (mmap.MAP_SHARED, mmap.MAP_PRIVATE, 0)
 RW = mmap.PROT_READ | mmap.PROT_WRITE
 
 
-def _load_model() -> ModuleType:
-    """tests/reliability/model.py: the FreeBSD and Linux contract models."""
-    path = REPO / "tests" / "reliability" / "model.py"
-    spec = importlib.util.spec_from_file_location("kstress_contract_model", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-MODEL = _load_model()
 
 
 def expected_mmap(abi: str, entries: int | None, length: int, prot: int, flags: int,
@@ -93,7 +76,7 @@ def expected_mmap(abi: str, entries: int | None, length: int, prot: int, flags: 
     beyond the file's maximum size is EOVERFLOW; sharing flags that are
     neither shared nor private are EINVAL; a private writable mapping larger
     than RAM and swap is ENOMEM (overcommit accounting).  Then the ABI's driver: FreeBSD
-    and Linux as in tests/reliability/model.py (bsd-kcov.md §1.7,
+    and Linux as in tests/support/model.py (bsd-kcov.md §1.7,
     linux-kcov.md §2.4), NetBSD §2.2 and OpenBSD §3.2 here.  The node must
     allow PROT_EXEC (an exec mount), or the VFS answers EPERM first.
     """

@@ -1,6 +1,6 @@
 """Reference models of the kcov descriptor contract, in plain Python.
 
-The model-based test (test_model.py) drives the hosted runtime and these
+The model-based test (tests/reliability/test_model.py) drives the hosted runtime and these
 models with the same random call sequences and compares every result, so
 the models are written from the specifications, not from runtime/engine.c:
 

@@ -24,7 +24,7 @@ from tests.support.contract import join_os, run_in_thread
 KCOVTEST = "/dev/kcovtest"
 PARAMS = Path("/sys/module/kcov/parameters")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class BsdDevice(FreeBSDDeviceProvider):
