@@ -2,98 +2,21 @@
 reference kernel (bsd-kcov.md §1.6, §2.2, §3.2; linux-kcov.md §2.3), on
 the hosted device.
 
-The rows, mmap rules and ioctl numbers are tests/support/abi_tables.py's,
-shared with kcov.ko's guest suite (tests/kmod/guest/test_kmod_errno.py);
-this file supplies the hosted provider, and checks that kcov.abi and
+The cases are tests/support/errno_cases.py's, run by kcov.ko's guest suite
+too (tests/kmod/guest/test_kmod_errno.py), on the rows, mmap rules and
+ioctl numbers of tests/support/abi_tables.py; conftest.py's `target` is
+the hosted device.  This file also checks that kcov.abi and
 runtime/kcov_abi.h carry the spec's encodings.
 """
 from __future__ import annotations
 
-import ctypes
-import errno as E
-import mmap
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
-
-import pytest
 
 import kcov
-from kcov import Mode
 from tests.support import abi_tables as T
-from tests.support.abi_tables import Caller, Elsewhere, Row
+from tests.support.errno_cases import *  # noqa: F401,F403 - the cases
 from pybind_helpers import REPO
-
-ERROR_CLASS = {
-    E.EBUSY: kcov.KcovBusyError, E.EEXIST: kcov.KcovBusyError,
-    E.EINVAL: kcov.KcovInvalidError, E.ENOENT: kcov.KcovInvalidError,
-    E.ENXIO: kcov.KcovInvalidError, E.EPERM: kcov.KcovInvalidError,
-    E.ENOTTY: kcov.KcovUnsupportedError,
-}
-
-
-def open_hosted(abi: str) -> kcov.Kcov:
-    return kcov.open("hosted", abi=abi, entries=None)
-
-
-@pytest.fixture
-def caller_for() -> Iterator[Any]:
-    made: list[kcov.Kcov] = []
-    extras: list[Elsewhere] = []
-
-    def setup(abi: str, state: str) -> tuple[Caller, kcov.Kcov]:
-        return T.open_in_state(open_hosted, abi, state, made, extras)
-
-    yield setup
-    for x in extras:
-        x.go.set()
-        x.t.join(30)
-    for k in reversed(made):
-        k.close()
-
-
-@pytest.mark.parametrize("row", T.ERRNO_ROWS, ids=str)
-def test_invalid_call(caller_for: Any, row: Row) -> None:
-    c, k = caller_for(row.abi, row.state)
-    state_before = k.state.name
-    with pytest.raises(kcov.KcovError) as ei:
-        c.call(k, row.cmd, row.arg)
-    e = ei.value
-    assert e.errno == row.err, f"{row}: got {E.errorcode.get(e.errno)}"
-    assert type(e) is ERROR_CLASS.get(row.err, kcov.KcovError)
-    assert e.state == state_before
-    assert f"(state: {state_before})" in str(e)
-    # A refused call changes nothing.
-    assert k.state.name == state_before
-
-
-@pytest.mark.parametrize("abi", T.ABIS)
-def test_valid_sequence(abi: str) -> None:
-    c = Caller(abi)
-    with kcov.open("hosted", abi=abi, entries=None) as k:
-        c.call(k, "sb", 512)
-        assert k.state == kcov.State.READY
-        for _ in range(2):
-            c.call(k, "en", c.pc)
-            assert k.state == kcov.State.RUNNING
-            c.call(k, "di", 0)
-            assert k.state == kcov.State.READY
-
-
-def test_openbsd_bufsize1_ok() -> None:
-    c = Caller("openbsd")
-    with kcov.open("hosted", abi="openbsd", entries=None) as k:
-        c.call(k, "sb", 1)
-        assert k.state == kcov.State.READY and k.entries == 1
-
-
-def test_netbsd_mode_none_records_nothing(lib: Any) -> None:
-    with kcov.open("hosted", abi="netbsd", entries=512) as k:
-        with k.trace(Mode.NONE):
-            lib.work(10)
-            assert k.count == 0
-        assert k.mode == Mode.NONE
-
 
 def test_kcov_abi_is_the_spec() -> None:
     """kcov.abi's numbers and modes are the spec's encodings."""
@@ -152,23 +75,3 @@ def test_header_defines_are_all_checked(abi_h: dict[str, int]) -> None:
                              "KCOV_OPENBSD_KIO")) and v > 0xFFF}
     assert cmds == {n: T.NUMBERS[n] for n in cmds}
     assert set(cmds) == set(T.NUMBERS)
-
-
-# --- mmap rules (tests/support/abi_tables.py) -----------------------------------
-
-@pytest.mark.parametrize("abi,pages,length,prot,flags,off,err", T.MMAP_ROWS)
-def test_mmap_rules(page: int, abi: str, pages: int | None, length: int,
-                    prot: int, flags: int, off: int, err: int) -> None:
-    with open_hosted(abi) as k:
-        if pages is not None:
-            arg, keep = kcov.spec(abi).encode(pages * page // 8, ctypes.c_uint64)
-            k.ioctl(kcov.spec(abi).setbufsize, arg)
-            del keep
-        if err == 0:
-            m = k.mmap(length * page, prot, flags, off * page)
-            assert m.length == length * page
-            assert m.writable == bool(prot & mmap.PROT_WRITE)
-        else:
-            with pytest.raises(kcov.KcovError) as ei:
-                k.mmap(length * page, prot, flags, off * page)
-            assert ei.value.errno == err

@@ -8,8 +8,9 @@ provider through its `target` fixture:
   where "a syscall" is a write to the instrumented kcovtest.ko and "thread
   exit" is a real task exit, seen by the module's sched_process_exit probe.
 
-A test module imports the cases (`from tests.support.contract import *`)
-and defines `target`, an object of the `Target` protocol.  The abuse cases
+A test module imports the cases (`from tests.support.contract import *`;
+tests/support/errno_cases.py holds the errno and mmap tables' cases) and
+its conftest defines `target`, an object of the `Target` protocol.  The abuse cases
 (close or exit while mapped or running) must not crash; those that end the
 process run in a subprocess (`Target.no_close`).
 """
@@ -42,8 +43,10 @@ class Target(Protocol):
     #: at least one (a kernel write path compares more than once).
     exact_cmp: bool
 
-    def open(self, entries: int | None) -> kcov.Kcov:
-        """A FreeBSD-ABI descriptor, sized to `entries` (and mapped) unless None."""
+    def open(self, entries: int | None, abi: str = "freebsd", exec_ok: bool = False) -> kcov.Kcov:
+        """A descriptor of `abi`, sized to `entries` (and mapped) unless
+        None; with `exec_ok`, on a node where PROT_EXEC mappings reach the
+        driver (the VFS refuses them on a noexec /dev)."""
 
     def work(self, n: int) -> None:
         """One instrumented "syscall" that records PCs."""

@@ -12,6 +12,8 @@ import os
 import re
 import stat
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -161,3 +163,47 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def mprotect(addr: int, length: int, prot: int) -> None:
     if _libc.mprotect(ctypes.c_void_p(addr), ctypes.c_size_t(length), prot) != 0:
         raise OSError(ctypes.get_errno(), "mprotect")
+
+
+# --- kcov.ko as a target of tests/support/contract.py --------------------------------
+
+NO_CLOSE = """
+import sys, kcov
+from tests.support import kmod_guest as H
+k = H.open_dev("freebsd", 512)
+if sys.argv[1] == "enable":
+    k.enable(kcov.Mode.PC)
+    H.work(b"5")
+    assert k.count > 0
+print("exiting", k.state.name, flush=True)
+sys.modules["__main__"].keep = k
+"""
+
+
+class KernelModule:
+    """kcov.ko's devices: "a syscall" is a write to the instrumented
+    kcovtest.ko, "thread exit" a real task exit."""
+
+    exact_cmp = False
+
+    def open(self, entries: int | None, abi: str = "freebsd", exec_ok: bool = False) -> kcov.Kcov:
+        return open_dev(abi, entries, exec_ok)
+
+    def work(self, n: int) -> None:
+        work(str(n).encode())
+
+    cmp = work  # kcovtest's write handler compares the number it is given
+
+    def join(self, t: threading.Thread) -> None:
+        join_os(t)
+
+    def in_thread(self, fn: Callable[[], object]) -> None:
+        in_thread(fn)
+
+    def stats(self) -> dict[str, int]:
+        return stats()
+
+    def no_close(self, what: str) -> subprocess.CompletedProcess[str]:
+        # The guest's PYTHONPATH (tests/support/vm.py) has the repository.
+        return subprocess.run([sys.executable, "-c", NO_CLOSE, what], capture_output=True, text=True,
+                              timeout=120)

@@ -26,3 +26,9 @@ def no_leaks() -> Iterator[None]:
 @pytest.fixture
 def page() -> int:
     return H.PAGE
+
+
+@pytest.fixture
+def target() -> H.KernelModule:
+    """kcov.ko, for the cases of tests/support/contract.py and errno_cases.py."""
+    return H.KernelModule()
