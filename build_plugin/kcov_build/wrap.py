@@ -177,28 +177,31 @@ def allowlist_text(s: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def state_dir(s: Settings) -> Path:
+def state_dir(s: Settings, python: str | None = None) -> Path:
     """Where the wrappers and ignorelists for these settings live.
 
-    Keyed by a hash of the settings, so a CMake cache or a kbuild tree that
-    remembers the wrapper path keeps working in later runs, and two builds
-    with different rules never share files.
+    Keyed by a hash of the settings and of the interpreter the wrappers run
+    (`python`, default this one), so a CMake cache or a kbuild tree that
+    remembers the wrapper path keeps working in later runs, two builds with
+    different rules never share files, and a wrapper never names another
+    virtual environment's interpreter, which may since have been deleted.
     """
     root = os.environ.get("KCOV_BUILD_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kcov-build"
     )
-    key = hashlib.sha256(json.dumps(s.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+    keyed = {"settings": s.to_json(), "python": python or sys.executable}
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
     return Path(root) / f"wrap-{key}"
 
 
 def ensure_state(s: Settings, python: str | None = None) -> Path:
     """Create (or reuse) the state directory: settings, ignorelist, wrappers."""
-    d = state_dir(s)
+    py = python or sys.executable
+    d = state_dir(s, py)
     settings = json.dumps(s.to_json(), indent=1, sort_keys=True) + "\n"
     if not (d / "settings.json").is_file() or (d / "settings.json").read_text() != settings:
         write_atomic(d / "ignorelist.txt", ignorelist_text(s))
         write_atomic(d / "allowlist.txt", allowlist_text(s))
-        py = python or sys.executable
         for name in ("cc", "c++"):
             write_atomic(
                 d / name,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -264,3 +265,22 @@ def test_dry_run_runs_nothing(tmp_path: Path) -> None:
     kcov_build("--dry-run", cc, "-c", DATA / "hello.c", "-o", obj)
     assert not obj.exists()
     assert script("kcov-build").is_file()
+
+
+def test_wrappers_run_the_interpreter_that_made_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wrapper directory is keyed by the interpreter as well as the
+    settings: a wrapper made by another (since deleted) virtual environment
+    is never reused, which made every build fail with status 127."""
+    from kcov_build.settings import Settings
+    from kcov_build.wrap import ensure_state
+
+    monkeypatch.setenv("KCOV_BUILD_CACHE", str(tmp_path))
+    s = Settings(cc=shutil.which("gcc-12"), cxx=shutil.which("g++-12"), family="gcc")
+    gone = ensure_state(s, python="/nonexistent/venv/bin/python")
+    here = ensure_state(s)
+    assert gone != here
+    for name in ("cc", "c++"):
+        assert shlex.quote(sys.executable) in (here / name).read_text()
+    assert ensure_state(s) == here  # and stable from run to run
+    r = subprocess.run([str(here / "cc"), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
