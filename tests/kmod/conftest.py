@@ -106,7 +106,8 @@ def guest_run(kcov_module: Module, kcovtest_module: Module, minix_module: Module
     need(find_vng() is not None, "vng (virtme-ng) is not installed in .venv")
     need(shutil.which("qemu-system-x86_64") is not None, "qemu-system-x86_64 is not installed")
     out = tmp_path_factory.mktemp("kmod-guest")
-    vm = Vm(kernel=stock().image, memory="1G", cpus=2, timeout=900, extra_args=(f"--rwdir={out}",))
+    vm = Vm(kernel=stock().image, memory="1G", cpus=2, timeout=900, extra_args=(f"--rwdir={out}",),
+            symbols=out / "kallsyms")
     script = guest_script(out, kcov_module.ko, kcovtest_module.ko)
     res = vm.run(script, cwd=REPO, env={"KCOV_KO": str(kcov_module.ko),
                                         "KCOVTEST_KO": str(kcovtest_module.ko),

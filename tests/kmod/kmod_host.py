@@ -31,6 +31,9 @@ def guest_script(out: Path, kcov_ko: Path, kcovtest_ko: Path) -> str:
     py = f"{VENV_BIN / 'python'} -m pytest -p no:cacheprovider -m vm -q -rfE"
     return (
         f"insmod {kcov_ko} && insmod {kcovtest_ko} || exit 90\n"
+        # Code symbols with the modules', to name the vCPUs' code if the
+        # guest ever freezes (tests/support/vm.py vcpu_state).
+        f"grep ' [tTwW] ' /proc/kallsyms > {out / 'kallsyms'}\n"
         f"{py} --durations=5 --junitxml={out / 'main.xml'} {GUEST} "
         f"--ignore={GUEST / 'test_kmod_unload.py'}\n"
         "rc1=$?\n"

@@ -144,6 +144,9 @@ def guest_script(p: Payload, out: Path) -> str:
     lines += [
         "mark kcov",
         f"insmod {q(str(p.kcov.ko))} && insmod {q(str(p.kcovtest.ko))} || exit 90",
+        # Code symbols with the modules', for the harness to name the vCPUs'
+        # code if the guest ever freezes (tests/support/vm.py vcpu_state).
+        "grep ' [tTwW] ' /proc/kallsyms > $OUT/kallsyms",
         # test_kstress_unload.py runs last (file order) and leaves both unloaded.
         f"{py} --durations=10 --junitxml=$OUT/main.xml {q(str(GUEST))}",
         "rc=$?",
@@ -293,6 +296,7 @@ class GuestRun:
 
 
 def run_guest(p: Payload, out: Path, timeout: float) -> GuestRun:
-    vm = Vm(kernel=p.kernel, memory="1G", cpus=2, timeout=timeout, extra_args=(f"--rwdir={out}",))
+    vm = Vm(kernel=p.kernel, memory="1G", cpus=2, timeout=timeout, extra_args=(f"--rwdir={out}",),
+            symbols=out / "kallsyms")
     res = vm.run(guest_script(p, out), cwd=REPO, env=guest_env(p, out))
     return GuestRun(p, res, out, Junit.read(out / "main.xml"))

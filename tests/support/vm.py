@@ -14,6 +14,10 @@ What this adds on top of vng:
   where the guest script leaves its exit status and the guest's `dmesg`, so
   the kernel log comes back even when the command fails;
 * a timeout that kills qemu (the whole process group), never a hung test;
+  before it does, the state of every vCPU (instruction pointer, interrupt
+  flag, the words on its stack), read through qemu's monitor and
+  symbolised with `symbols` (a System.map or a /proc/kallsyms copy), so a
+  guest that froze silently still says where;
 * `nokaslr` on the kernel command line, so PCs match System.map;
 * `dmesg_problems()`, the WARN/BUG/Oops/KFENCE scan every VM test ends with.
 
@@ -24,11 +28,13 @@ self-built bzImage whose virtio, 9p and console drivers are built in
 """
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -78,9 +84,11 @@ class VmResult:
         """A summary for assertion messages."""
         lines = self.stderr.splitlines()
         tail = "\n".join(lines[-40:])
-        fired = next((i for i, line in enumerate(lines) if WATCHDOG_MARK in line), None)
-        if fired is not None and fired < len(lines) - 40:
-            tail = "\n".join(lines[fired:fired + 300]) + "\n[...]\n" + tail
+        # What the watchdog or the timeout printed is shown whole.
+        for mark in (WATCHDOG_MARK, VCPU_MARK):
+            at = next((i for i, line in enumerate(lines) if mark in line), None)
+            if at is not None and at < len(lines) - 40:
+                tail = "\n".join(lines[at:at + 300]) + "\n[...]\n" + tail
         return (
             f"guest exit {self.returncode}, vng exit {self.vng_returncode}, "
             f"{self.seconds:.0f}s{' (timed out)' if self.timed_out else ''}\n"
@@ -105,6 +113,11 @@ class Vm:
     timeout: float = 600.0
     console: bool = True  # the kernel's console log in VmResult.stderr (vng --verbose)
     extra_args: Sequence[str] = ()
+    #: System.map or /proc/kallsyms text ("ADDR TYPE NAME [module]"), read at
+    #: a timeout to name the vCPUs' code; the guest may write it (kallsyms
+    #: after its modules are loaded).  None: the image's own System.map if
+    #: it is a build tree's.
+    symbols: Path | None = None
 
     def command(self, script: str, shared: Path, cwd: Path) -> list[str]:
         vng = find_vng()
@@ -118,6 +131,7 @@ class Vm:
             cmd += ["--append", a]
         if self.console:
             cmd.append("--verbose")
+        cmd.append(f"--qemu-opts=-monitor unix:{shared / MONITOR},server,nowait")
         cmd += [*self.extra_args, "--exec", script]
         return cmd
 
@@ -144,8 +158,10 @@ class Vm:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
+            state = vcpu_state(shared / MONITOR, self.symbols or _build_tree_map(self.kernel))
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
+            err += f"\n{VCPU_MARK}\n{state}\n"
         rc_file = shared / "rc"
         rc_text = rc_file.read_text().strip() if rc_file.is_file() else ""
         dmesg_file = shared / "dmesg"
@@ -159,6 +175,87 @@ class Vm:
             timed_out=timed_out,
             command=cmd,
         )
+
+
+MONITOR = "monitor.sock"
+VCPU_MARK = "--- vCPUs at the timeout (qemu monitor) ---"
+
+
+def _build_tree_map(image: Path) -> Path | None:
+    """The System.map of a kernel build tree's arch/x86/boot/bzImage."""
+    parents = image.resolve().parents
+    return parents[3] / "System.map" if len(parents) > 3 and (parents[3] / "System.map").is_file() else None
+
+
+def _hmp(sock: socket.socket, command: str, quiet: float = 0.5, limit: float = 5.0) -> str:
+    """One human-monitor command's output."""
+    sock.sendall(command.encode() + b"\n")
+    out, end = b"", time.monotonic() + limit
+    sock.settimeout(quiet)
+    while time.monotonic() < end:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out.decode(errors="replace"))
+
+
+def load_symbols(path: Path | None) -> tuple[list[int], list[str]]:
+    """Sorted text-symbol addresses and names from a System.map or kallsyms."""
+    if path is None or not path.is_file():
+        return [], []
+    syms = []
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] in "tTwW" and parts[0].strip("0") != "":
+            name = parts[2] + (f" {parts[3]}" if len(parts) > 3 else "")
+            syms.append((int(parts[0], 16), name))
+    syms.sort()
+    return [a for a, _ in syms], [n for _, n in syms]
+
+
+def symbolise(addr: int, addrs: list[int], names: list[str]) -> str | None:
+    i = bisect.bisect_right(addrs, addr) - 1
+    if i < 0 or addr - addrs[i] > 0x10000:
+        return None
+    return f"{names[i]}+{addr - addrs[i]:#x}"
+
+
+def vcpu_state(monitor: Path, symbols: Path | None, stack_words: int = 96) -> str:
+    """Where each vCPU of a running qemu is, read through its monitor socket:
+    RIP, whether interrupts are enabled, and the code addresses found among
+    the words on its stack (a rough backtrace), each symbolised."""
+    addrs, names = load_symbols(symbols)
+    lines = [] if addrs else [f"(no symbols: {symbols or 'none given'})"]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(monitor))
+            _hmp(sock, "")
+            info = [line.strip() for line in _hmp(sock, "info cpus").splitlines() if "CPU #" in line]
+            lines += info
+            for cpu in sorted(int(n) for n in re.findall(r"CPU #(\d+)", "\n".join(info))):
+                _hmp(sock, f"cpu {cpu}")
+                regs = _hmp(sock, "info registers")
+                rip = re.search(r"RIP=([0-9a-f]{16})", regs)
+                rsp = re.search(r"RSP=([0-9a-f]{16})", regs)
+                rfl = re.search(r"RFL=([0-9a-f]+)", regs)
+                if rip is None or rsp is None:
+                    lines.append(f"CPU {cpu}: no registers")
+                    continue
+                ip = int(rip.group(1), 16)
+                irq = "on" if rfl is not None and int(rfl.group(1), 16) & 0x200 else "off"
+                lines.append(f"CPU {cpu}: RIP {ip:#x} {symbolise(ip, addrs, names) or '?'}, interrupts {irq}")
+                dump = _hmp(sock, f"x /{stack_words}gx 0x{rsp.group(1)}")
+                for word in re.findall(r"0x([0-9a-f]{16})", dump):
+                    where = symbolise(int(word, 16), addrs, names)
+                    if where is not None:
+                        lines.append(f"    stack: {where}")
+    except OSError as e:
+        lines.append(f"(qemu monitor unavailable: {e})")
+    return "\n".join(lines)
 
 
 def _guest_script(command: str, shared: Path, cwd: Path, env: Mapping[str, str]) -> str:
