@@ -49,16 +49,16 @@ lines); the CLI prints them.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Union
+from typing import Callable, Iterable, Union
 
 import numpy as np
 import numpy.typing as npt
 
+from .. import inventory
 from .elf import EM_X86_64, ElfFile, MissingFileError, read_elf
 from .model import CoverageData, FormatError, FunctionDecl, Module, ReportError
 from .pcs import ModuleMap, PcDump, read_pcs
@@ -339,35 +339,14 @@ def _add_module(data: CoverageData, path: Path, r: _Reached, universe: bool,
 
 
 def read_inventory(path: str | Path) -> list[FunctionDecl]:
-    """The functions of a ``kcov-build inventory -o FILE`` JSON file (format
-    version 1: ``{"version": 1, "functions": [{"name", "file",
-    "start_line", "end_line", ...}]}``)."""
-    p = Path(path)
+    """The functions of a ``kcov-build inventory -o FILE`` JSON file
+    (:mod:`kcov.inventory`)."""
     try:
-        doc: Any = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MissingFileError(f"{p}: no such file", os.EX_NOINPUT) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise MissingFileError(f"{p}: cannot read: {e}", os.EX_NOINPUT) from None
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{p}:{e.lineno}:{e.colno}: not a kcov-build inventory "
-                          f"(malformed JSON: {e.msg})") from None
-    if not isinstance(doc, dict) or "functions" not in doc:
-        raise FormatError(f"{p}: not a kcov-build inventory (no \"functions\")")
-    if doc.get("version") != 1:
-        raise FormatError(f"{p}: kcov-build inventory version {doc.get('version')!r}; this "
-                          "kcov reads version 1: regenerate it with 'kcov-build inventory'")
-    out = []
-    try:
-        for f in doc["functions"]:
-            name, file, a, b = f["name"], f["file"], f["start_line"], f["end_line"]
-            if not (isinstance(name, str) and isinstance(file, str) and isinstance(a, int)
-                    and isinstance(b, int)):
-                raise TypeError("name/file must be strings, lines integers")
-            out.append(FunctionDecl(name, os.path.normpath(file), a, b))
-    except (KeyError, TypeError) as e:
-        raise FormatError(f"{p}: malformed inventory entry ({type(e).__name__}: {e})") from None
-    return out
+        functions = inventory.read(path)
+    except inventory.InventoryError as e:
+        cls = MissingFileError if e.exit_status == os.EX_NOINPUT else FormatError
+        raise cls(str(e), e.exit_status) from None
+    return [FunctionDecl(f.name, f.file, f.start_line, f.end_line) for f in functions]
 
 
 def _add_functions(data: CoverageData, decls: list[FunctionDecl]) -> int:
