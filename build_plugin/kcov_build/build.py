@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from . import kconfig
 from ._paths import RuntimePaths
 from ._util import run_foreground, write_atomic
 from .capability import capability_error
@@ -68,15 +69,12 @@ def _make_dir(args: Sequence[str]) -> str | None:
 
 
 def _kconfig(kdir: str) -> dict[str, str]:
+    """The configuration of the kernel build tree KDIR, strings unquoted
+    ({} if it has none yet)."""
     for rel in ("include/config/auto.conf", ".config"):
         p = Path(kdir, rel)
         if p.is_file():
-            out: dict[str, str] = {}
-            for line in p.read_text(errors="replace").splitlines():
-                m = re.match(r"(CONFIG_\w+)=(.*)", line)
-                if m:
-                    out[m.group(1)] = m.group(2).strip('"')
-            return out
+            return {k: v.strip('"') for k, v in kconfig.read_values(p).items()}
     return {}
 
 

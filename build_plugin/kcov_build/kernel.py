@@ -43,6 +43,7 @@ from typing import IO, Any, Sequence
 from kcov._base.errors import ArgumentParser, ToolkitError, run_cli
 from kcov._base.files import atomic_directory
 
+from . import kconfig
 from ._util import exit_status, terminal_signals_ignored, write_atomic
 
 PROG = "kcov-build kernel"
@@ -233,27 +234,13 @@ def default_arch() -> str:
 
 # --- Config fragments -------------------------------------------------------
 
-_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
-_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
-
-
 def read_fragment(path: Path) -> dict[str, str]:
-    """{CONFIG_X: value} of a .config or fragment; 'is not set' reads as 'n'."""
-    out: dict[str, str] = {}
+    """{CONFIG_X: value} of a .config or fragment (kconfig.read_values);
+    'is not set' reads as 'n'."""
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise KernelError(f"{path}: {reason}", EX_NOINPUT) from None
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if (m := _SET.match(line)) is not None:
-            out[m.group(1)] = m.group(2)
-        elif (m := _UNSET.match(line)) is not None:
-            out[m.group(1)] = "n"
-        elif line and not line.startswith("#"):
-            raise KernelError(f"{path}:{n}: not a config line: {raw.strip()!r}", EX_DATAERR)
-    return out
+        return kconfig.read_values(path)
+    except kconfig.ConfigError as e:
+        raise KernelError(e.message, e.exit_status) from None
 
 
 def mismatches(asked: dict[str, str], final: dict[str, str]) -> list[tuple[str, str, str]]:

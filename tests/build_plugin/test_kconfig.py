@@ -324,3 +324,28 @@ exec {real} "$@"
     assert rep["compiler"]["missing"] == ["-fsanitize-coverage=trace-cmp"]  # type: ignore[index]
     p = config(BSD_CONF["freebsd"], "--compiler", fake)
     assert p.returncode == 1 and "REJECTED" in p.stdout and "rejects -fsanitize-coverage=trace-cmp" in p.stdout
+
+
+def test_read_values_is_the_one_dotconfig_reader(tmp_path: Path) -> None:
+    """kconfig.read_values reads what kcov-build's module and kernel builds
+    read: a .config (strings quoted), a build tree's auto.conf (make
+    syntax: strings unquoted, possibly empty), and rejects a bad line."""
+    dot = tmp_path / ".config"
+    dot.write_text('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_S="x y"\nCONFIG_E=""\n# comment\n')
+    assert kconfig.read_values(dot) == {"CONFIG_A": "y", "CONFIG_B": "n", "CONFIG_S": '"x y"', "CONFIG_E": '""'}
+    auto = tmp_path / "include" / "config" / "auto.conf"
+    auto.parent.mkdir(parents=True)
+    auto.write_text("CONFIG_A=y\nCONFIG_S=x y\nCONFIG_E=\n")
+    assert kconfig.read_values(auto) == {"CONFIG_A": "y", "CONFIG_S": "x y", "CONFIG_E": ""}
+    # The module build reads the tree's auto.conf first, strings unquoted.
+    from kcov_build.build import _kconfig
+    assert _kconfig(str(tmp_path)) == {"CONFIG_A": "y", "CONFIG_S": "x y", "CONFIG_E": ""}
+    dot.write_text("CONFIG_A=yes\n")
+    with pytest.raises(kconfig.ConfigError, match=r"\.config:1: bad value for CONFIG_A"):
+        kconfig.read_values(dot)
+    # Debian's own, as installed.
+    headers = Path("/usr/src").glob("linux-headers-*-amd64/include/config/auto.conf")
+    for conf in headers:
+        values = kconfig.read_values(conf)
+        assert values["CONFIG_CC_IS_GCC"] == "y" and not values["CONFIG_CC_VERSION_TEXT"].startswith('"')
+        assert kconfig.read_values(conf.parents[2] / ".config")["CONFIG_CC_VERSION_TEXT"].startswith('"')
