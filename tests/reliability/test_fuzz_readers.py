@@ -180,7 +180,7 @@ def check_report_run(c: Corpus, w: Workdir, kind: str, argv: list[str], r: F.Cli
                      before: dict[str, bytes | None], api: tuple[Any, int] | None, single: bool) -> None:
     """The outcome of one kcov-report run on a mutated input in w."""
     from kcov.report import ReportError
-    from kcov.report.cli import classify
+    from kcov.report.inputs import classify
 
     what = f"kcov-report {' '.join(argv)}"
     check_cli(r, REPORT, REPORT_STATUS, what)

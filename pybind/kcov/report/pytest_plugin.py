@@ -49,7 +49,7 @@ from .model import ReportError, Totals
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from .cli import Output
+    from .outputs import Output
     from .pcs import ModuleMap
 
 DEFAULT_ENTRIES = 1 << 20  # 8 MiB per descriptor: one PC per callback call
@@ -102,7 +102,7 @@ class KcovPlugin:
     def __init__(self, config: pytest.Config) -> None:
         import kcov
 
-        from .cli import check_writable, parse_outputs
+        from .outputs import check_writable, parse_outputs
 
         opt = config.getoption
         self.provider: str = opt("kcov_provider") or "hosted"
@@ -234,7 +234,8 @@ class KcovPlugin:
         return out
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from .cli import maps_with_pcs, write_outputs
+        from .inputs import maps_with_pcs
+        from .outputs import write_outputs
         from .collect import collect
         from .pcs import PcDump, write_pcs
 
