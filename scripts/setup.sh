@@ -65,6 +65,8 @@ REQS=(
   "virtme-ng==1.42"
   # model-based tests and fuzzing (tests/reliability)
   "hypothesis==6.*"
+  # make check and make test run their folders on every core (tests/conftest.py)
+  "pytest-xdist==3.*"
   # kcov.report's format tests: Cobertura XML checked against its DTD
   "lxml==5.*"
   "Jinja2>=3.0,<4"  # kcov.report's HTML writer (a runtime dependency, see pyproject.toml)

@@ -53,8 +53,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         path = Path(str(item.path)).resolve()
         folder = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else ""
-        if folder in KERNEL_FOLDERS or KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        kernel = folder in KERNEL_FOLDERS or bool(KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+        if kernel:
             item.add_marker(pytest.mark.kernel)
+        if config.pluginmanager.hasplugin("xdist"):
+            # With workers (pytest-xdist, --dist loadgroup): one worker per
+            # test folder, so a folder's session fixtures are built once;
+            # every test that builds or boots a kernel in one group, so each
+            # kernel is built once per run and shared (tests/support/kernels.py).
+            item.add_marker(pytest.mark.xdist_group("kernel" if kernel else folder or "tests"))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -78,13 +85,17 @@ def _suite(nodeid: str) -> str:
     return "/".join(parts[:2]) if parts[0] == "tests" and len(parts) > 2 else parts[0]
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Counted where reports arrive: the only process, or xdist's controller."""
+    _seconds[_suite(report.nodeid)] += report.duration
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        _counts[_suite(report.nodeid)] += 1
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     outcome = yield
     rep: pytest.TestReport = outcome.get_result()
-    _seconds[_suite(rep.nodeid)] += rep.duration
-    if rep.when == "call" or (rep.when == "setup" and not rep.passed):
-        _counts[_suite(rep.nodeid)] += 1
     if rep.skipped and strict() and not hasattr(rep, "wasxfail") and item.get_closest_marker("vm") is None:
         reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
         rep.outcome = "failed"
@@ -99,4 +110,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     total = sum(_seconds.values())
     for suite, secs in sorted(_seconds.items(), key=lambda kv: -kv[1]):
         tr.write_line(f"{secs:8.1f} s  {100 * secs / total if total else 0:5.1f} %  {_counts[suite]:5d} tests  {suite}")
-    tr.write_line(f"{total:8.1f} s  in tests, {time.monotonic() - _t0:.1f} s wall for the session")
+    workers = getattr(config.option, "numprocesses", None) or 0
+    tr.write_line(f"{total:8.1f} s  in tests, {time.monotonic() - _t0:.1f} s wall for the session"
+                  + (f" ({workers} workers)" if workers else ""))
