@@ -18,7 +18,7 @@ check: setup
 	bash scripts/check-format.sh
 	.venv/bin/ruff check pybind/kcov build_plugin/kcov_build
 	.venv/bin/mypy
-	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel"
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel" -n auto --dist loadgroup
 
 # Everything is required here: after set-up a skip is a failure
 # (tests/conftest.py), as under CI.

@@ -23,6 +23,7 @@ from typing import Iterator
 
 import pytest
 
+from examples.kernel.kmodules import kcov_build_cmd
 from kcov_build._util import write_atomic
 
 from .prereq import in_ci, need  # noqa: F401  (kernel suites import them from here)
@@ -32,11 +33,6 @@ from .vm import REPO, VENV_BIN
 KCONF = REPO / "kernel_conf"
 LINUX_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 CACHE = REPO / ".cache"
-
-
-def kcov_build_cmd() -> list[str]:
-    exe = VENV_BIN / "kcov-build"
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "kcov_build"]
 
 
 def builder_env(cache: Path) -> dict[str, str]:
