@@ -23,7 +23,7 @@ check: setup
 # Everything is required here: after set-up a skip is a failure
 # (tests/conftest.py), as under CI.
 test: setup
-	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not bench"
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not bench" -n auto --dist loadgroup
 
 # Opt-in: the side-by-side kcov.ko vs in-tree kcov anchor in its quick mode
 # (tests/anchor; two kernels of its own).  Last results: docs/benchmarks.md.

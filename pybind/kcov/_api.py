@@ -297,8 +297,9 @@ class Kcov:
         s = self._spec
         if cmd == s.setbufsize:
             self._state = State.READY
-            if not s.by_pointer:
-                self._entries = int(arg)
+            # NetBSD and OpenBSD pass the size by pointer (a 64-bit value on
+            # LP64): the call has just read it from there, so it is there.
+            self._entries = int(ctypes.c_uint64.from_address(arg).value) if s.by_pointer else int(arg)
         elif cmd == s.enable:
             self._state = State.RUNNING
             self._owner = threading.get_native_id()

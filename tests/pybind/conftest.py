@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 
 import kcov
-from tests.support.contract import join_os, run_in_thread
+from tests.support.threads import join_os, run_in_thread
 
 from pybind_helpers import DATA, REPO, build_instrumented
 

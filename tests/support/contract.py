@@ -17,16 +17,16 @@ process run in a subprocess (`Target.no_close`).
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 import threading
-import time
 from typing import Callable, Protocol
 
 import pytest
 
 import kcov
 from kcov import Mode, State
+
+from .threads import join_os, run_in_thread
 
 __all__ = [
     "Target", "join_os", "run_in_thread",
@@ -68,38 +68,6 @@ class Target(Protocol):
         """A process that opens a descriptor, maps it (`mmap`) or also
         enables it and traces (`enable`), prints `exiting STATE` and exits
         without closing anything."""
-
-
-def join_os(t: threading.Thread, timeout: float = 30.0) -> None:
-    """Join `t` and wait until its task is gone.
-
-    Python's join returns when the thread's Python state is released,
-    before the OS thread has run its TLS destructors (where the hosted
-    runtime sees a thread exit) and do_exit() (where kcov.ko does)."""
-    tid = t.native_id
-    t.join(timeout)
-    assert not t.is_alive()
-    end = time.monotonic() + timeout
-    while os.path.exists(f"/proc/self/task/{tid}"):
-        assert time.monotonic() < end, f"task {tid} still there {timeout}s after its thread ended"
-        time.sleep(0.005)
-
-
-def run_in_thread(fn: Callable[[], object], join: Callable[[threading.Thread], None] = join_os) -> None:
-    """Run `fn` in a fresh thread, `join` it, re-raise what it raised."""
-    err: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
-            err.append(e)
-
-    t = threading.Thread(target=body)
-    t.start()
-    join(t)
-    if err:
-        raise err[0]
 
 
 def head(target: Target, page: int) -> kcov.Kcov:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import kcov
 from kcov import Abi, FreeBSDDeviceProvider, LinuxDeviceProvider, Provider
 
-from tests.support.contract import join_os, run_in_thread
+from tests.support.threads import join_os, run_in_thread
 
 KCOVTEST = "/dev/kcovtest"
 PARAMS = Path("/sys/module/kcov/parameters")
