@@ -18,12 +18,12 @@ check: setup
 	bash scripts/check-format.sh
 	.venv/bin/ruff check pybind/kcov build_plugin/kcov_build
 	.venv/bin/mypy
-	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel" -n auto --dist loadgroup
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel" -n auto
 
 # Everything is required here: after set-up a skip is a failure
 # (tests/conftest.py), as under CI.
 test: setup
-	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not bench" -n auto --dist loadgroup
+	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not bench" -n auto
 
 # Opt-in: the side-by-side kcov.ko vs in-tree kcov anchor in its quick mode
 # (tests/anchor; two kernels of its own).  Last results: docs/benchmarks.md.

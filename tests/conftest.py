@@ -20,6 +20,7 @@ import os
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,7 @@ def in_guest() -> bool:
     return os.environ.get("KCOV_GUEST") == "1"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if in_guest():
         return
@@ -56,12 +58,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         kernel = folder in KERNEL_FOLDERS or bool(KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())))
         if kernel:
             item.add_marker(pytest.mark.kernel)
-        if config.pluginmanager.hasplugin("xdist"):
-            # With workers (pytest-xdist, --dist loadgroup): one worker per
-            # test folder, so a folder's session fixtures are built once;
-            # every test that builds or boots a kernel in one group, so each
-            # kernel is built once per run and shared (tests/support/kernels.py).
-            item.add_marker(pytest.mark.xdist_group("kernel" if kernel else folder or "tests"))
+    if hasattr(config, "workerinput"):
+        # Under pytest-xdist the kernel suites come first, so that the
+        # scheduler below hands their long chain to a worker at once.
+        items.sort(key=lambda it: _scope(it.nodeid) != "kernel")
+
+
+def _scope(nodeid: str) -> str:
+    """xdist's unit of work: a test folder, or all the kernel suites together."""
+    parts = nodeid.split("::", 1)[0].split("/")
+    folder = parts[1] if parts[0] == "tests" and len(parts) > 2 else parts[0]
+    return "kernel" if folder in KERNEL_FOLDERS else folder
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With workers (make check, make test: -n auto): one worker per test
+    folder, so a folder's session fixtures (its builds) are made once, and
+    the kernel suites one after the other in one worker, so their VMs never
+    compete.  A kernel another folder needs too is built once per run
+    (tests/support/kernels.py locks and shares it between workers)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    config.option.loadscopereorder = False
+    return FolderScheduling(config, log)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -3,7 +3,9 @@
 A built kernel is cached under .cache/kernel/<key>, the key covering the
 source tarball, its fragments, the compiler's version and the builder
 itself, so local reruns boot at once.  With CI=true every kernel is built
-from scratch (source extraction included) in pytest's temporary directory.
+from scratch (source extraction included) in pytest's temporary directory
+of the run.  Either way a build holds a lock, so pytest-xdist's workers
+build each kernel once and share it.
 """
 from __future__ import annotations
 
@@ -154,9 +156,12 @@ def _build(spec: KernelSpec, tmp_factory: pytest.TempPathFactory | None, jobs: i
     need(shutil.which(spec.compiler) is not None, f"{spec.compiler} is not installed")
     if in_ci():
         assert tmp_factory is not None, "with CI=true kernels are built in pytest's temporary directory"
-        root = tmp_factory.mktemp(f"kernel-{spec.name}")
-        outdir, cache, marker = root / "build", root / "cache", None
-        lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        # The run's own directory, shared by pytest-xdist's workers (each has
+        # a popen-gwN below it), so a kernel two workers need is built once.
+        base = tmp_factory.getbasetemp()
+        root = (base.parent if base.name.startswith("popen-gw") else base) / f"kernel-{spec.name}"
+        outdir, cache, marker = root / "build", root / "cache", root / "kcov-test-built.json"
+        lock: contextlib.AbstractContextManager[None] = _locked(root.with_name(root.name + ".lock"))
     else:
         outdir = CACHE / "kernel" / _key(spec)
         cache, marker = CACHE / "kcov-build", outdir / "kcov-test-built.json"
