@@ -364,12 +364,21 @@ kcov_linux_init(void)
 	return 0;
 }
 
-/* Only once nothing is bound: every bound task holds a module reference. */
+/*
+ * Only once nothing is bound: every bound task holds a module reference.
+ *
+ * The preempt-notifier static key is left on (no preempt_notifier_dec()):
+ * switching it patches __schedule() on every CPU with text_poke_bp(), and
+ * under qemu's TCG that patching, repeated by every load and unload, once
+ * in a few test runs left both vCPUs looping on the int3 at __schedule's
+ * notifier branch (tests/kstress, vCPU state read through qemu's monitor).
+ * Left on, the key is switched once per boot, at the first load; what it
+ * costs afterwards is a test of an empty list per context switch.
+ */
 void
 kcov_linux_exit(void)
 {
 	tracepoint_probe_unregister(kcov_tp_exit, kcov_probe_exit, NULL);
 	tracepoint_synchronize_unregister();
 	destroy_workqueue(kcov_wq);
-	preempt_notifier_dec();
 }
