@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from os import EX_DATAERR, EX_NOINPUT
+from os import EX_DATAERR
 from pathlib import Path
 from typing import Iterable, Sequence
 
 
-from .model import MAX_INCLUDE_DEPTH, ConfigError, Requirement, Result, Unresolved, Where
+from .model import MAX_INCLUDE_DEPTH, ConfigError, Requirement, Result, Unresolved, Where, _read_top
 
 
 
@@ -232,14 +232,7 @@ class BsdReader:
             raise ConfigError(EX_DATAERR, f"{path}: include cycle: {chain}")
         if len(self.stack) >= MAX_INCLUDE_DEPTH:
             raise ConfigError(EX_DATAERR, f"{path}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
-        try:
-            text = path.read_text(encoding="utf-8", errors="surrogateescape")
-        except FileNotFoundError:
-            raise ConfigError(EX_NOINPUT, f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise ConfigError(EX_NOINPUT, f"{path}: is a directory, not a configuration file") from None
-        except OSError as e:
-            raise ConfigError(EX_NOINPUT, f"{path}: {e.strerror}") from None
+        text = _read_top(path)
         self.stack.append(real)
         self.result.files.append(str(path))
         raw = text.splitlines()
