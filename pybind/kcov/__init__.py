@@ -13,21 +13,52 @@ The "hosted" provider is the in-process runtime (libkcovrt); "linux" and
 """
 from __future__ import annotations
 
-from importlib import metadata as _metadata
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ._api import (CMP_DTYPE, DEFAULT_ENTRIES, Comparisons, Coverage, Kcov,
-                   State, open)
-from .abi import Abi, AbiSpec, Mode, spec
-from .errors import (ENOTSUPP, KcovBusyError, KcovError, KcovInvalidError,
-                     KcovUnsupportedError)
-from .provider import (FreeBSDDeviceProvider, HostedProvider,
-                       LinuxDeviceProvider, Provider)
+if TYPE_CHECKING:
+    from ._api import (CMP_DTYPE, DEFAULT_ENTRIES, Comparisons, Coverage, Kcov,
+                       State, open)
+    from .abi import Abi, AbiSpec, Mode, spec
+    from .errors import (ENOTSUPP, KcovBusyError, KcovError, KcovInvalidError,
+                         KcovUnsupportedError)
+    from .provider import (FreeBSDDeviceProvider, HostedProvider,
+                           LinuxDeviceProvider, Provider)
 
-try:  # written once, in pyproject.toml
-    __version__ = _metadata.version("kcov")
-except _metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+    __version__: str
+
+# The public names are imported on first use (PEP 562), so that the command
+# lines built on kcov._base (kcov-build's compiler wrapper runs once per
+# compile) start without numpy and the extension: 0.2 s per call otherwise.
+_LAZY = {
+    "._api": ("CMP_DTYPE", "DEFAULT_ENTRIES", "Comparisons", "Coverage", "Kcov", "State", "open"),
+    ".abi": ("Abi", "AbiSpec", "Mode", "spec"),
+    ".errors": ("ENOTSUPP", "KcovBusyError", "KcovError", "KcovInvalidError", "KcovUnsupportedError"),
+    ".provider": ("FreeBSDDeviceProvider", "HostedProvider", "LinuxDeviceProvider", "Provider"),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib import metadata
+
+        try:  # written once, in pyproject.toml
+            value: Any = metadata.version("kcov")
+        except metadata.PackageNotFoundError:  # a source tree that was never installed
+            value = "0+unknown"
+    elif name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name], __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, "__version__"})
+
 
 __all__ = [
     "Abi",

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import numpy as np
 import numpy.typing as npt
 
-from . import _core  # type: ignore[attr-defined]  # the compiled extension; no stub, so that none falls behind it
+import kcov._core as _core  # the compiled extension (no stub: pyproject.toml's mypy section)
 from .abi import Abi, AbiSpec, Mode, spec
 from .errors import KcovError, KcovInvalidError, error_for
 from .provider import (FreeBSDDeviceProvider, HostedProvider,
