@@ -13,12 +13,12 @@ demo-kernel: setup
 	.venv/bin/python examples/kernel/demo_kernel.py
 
 # The fast tier: the linters, then every test that boots no VM and builds
-# no kernel.
+# no kernel, the fuzzers with a quarter of their budgets (make test: whole).
 check: setup
 	bash scripts/check-format.sh
 	.venv/bin/ruff check pybind/kcov build_plugin/kcov_build
 	.venv/bin/mypy
-	KCOV_REQUIRE_ALL=1 .venv/bin/python -m pytest -m "not vm and not kernel" -n auto
+	KCOV_REQUIRE_ALL=1 KCOV_FUZZ_EXAMPLES=0.25 .venv/bin/python -m pytest -m "not vm and not kernel" -n auto
 
 # Everything is required here: after set-up a skip is a failure
 # (tests/conftest.py), as under CI.

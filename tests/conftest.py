@@ -12,13 +12,14 @@
   built kernel or boots one.  `make check` deselects them.
 * In the guest, each test runs under a watchdog (tests/support/watchdog.py):
   a hung test dumps its Python and kernel stacks and ends the run at once.
+* Under pytest-xdist (-n auto), units of work (_scope) go longest first.
 * At the end of the run, a table of where the time went, per test folder.
 """
 from __future__ import annotations
 
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ TESTS = Path(__file__).resolve().parent
 KERNEL_FOLDERS = frozenset({"anchor", "kmod", "kprofile", "kstress", "vm"})
 # Fixtures that build a kernel (tests/report/reportfix.py).
 KERNEL_FIXTURES = frozenset({"debug_kernel", "dwarf_kernel"})
+# Folders whose session fixtures build what several of their files use
+# (tests/report: the fixture programs and kernel modules; tests/runtime: the
+# C clients): xdist keeps each in one worker.  Every other folder is spread
+# file by file.
+FOLDER_SCOPED = frozenset({"report", "runtime"})
 GUEST_ONLY = "guest-only: runs inside the VM that tests/kmod, tests/kstress or tests/vm boot"
 
 _seconds: dict[str, float] = defaultdict(float)
@@ -59,23 +65,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if kernel:
             item.add_marker(pytest.mark.kernel)
     if hasattr(config, "workerinput"):
-        # Under pytest-xdist the kernel suites come first, so that the
-        # scheduler below hands their long chain to a worker at once.
-        items.sort(key=lambda it: _scope(it.nodeid) != "kernel")
+        # Under pytest-xdist the longest units come first, so that the
+        # scheduler below never leaves one for the end: the kernel suites
+        # (one chain, handed to a worker at once), then the units with most
+        # tests marked slow.
+        slow = Counter(_scope(it.nodeid) for it in items if it.get_closest_marker("slow"))
+        items.sort(key=lambda it: (_scope(it.nodeid) != "kernel", -slow[_scope(it.nodeid)]))
 
 
 def _scope(nodeid: str) -> str:
-    """xdist's unit of work: a test folder, or all the kernel suites together."""
-    parts = nodeid.split("::", 1)[0].split("/")
+    """xdist's unit of work: all the kernel suites together, a folder of
+    FOLDER_SCOPED, or else a test file."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
     folder = parts[1] if parts[0] == "tests" and len(parts) > 2 else parts[0]
-    return "kernel" if folder in KERNEL_FOLDERS else folder
+    if folder in KERNEL_FOLDERS:
+        return "kernel"
+    return folder if folder in FOLDER_SCOPED else path
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With workers (make check, make test: -n auto): one worker per test
-    folder, so a folder's session fixtures (its builds) are made once, and
-    the kernel suites one after the other in one worker, so their VMs never
+    """With workers (make check, make test: -n auto): units of _scope, so
+    that session fixtures several files share are made once, and the kernel
+    suites run one after the other in one worker, so their VMs never
     compete.  A kernel another folder needs too is built once per run
     (tests/support/kernels.py locks and shares it between workers)."""
     from xdist.scheduler import LoadScopeScheduling

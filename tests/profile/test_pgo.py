@@ -102,6 +102,7 @@ def lz4(tmp_path_factory: pytest.TempPathFactory) -> Lz4:
     return Lz4(work, src, gen, profraw, inputs)
 
 
+@pytest.mark.slow
 def test_lz4_pgo_flow(lz4: Lz4, tmp_path: Path) -> None:
     syms = run(["nm", "--defined-only", lz4.gen["ours"]]).stdout
     assert "lprof" not in syms and "__llvm_profile_instrument_target" in syms
@@ -137,6 +138,7 @@ def test_lz4_pgo_flow(lz4: Lz4, tmp_path: Path) -> None:
     assert plain.read_bytes() != (lz4.src / "lib" / "lz4.o").read_bytes()
 
 
+@pytest.mark.slow
 def test_lz4_pgo_code_identical_to_compiler_rt(lz4: Lz4, tmp_path: Path) -> None:
     """A profile gathered through our runtime and one gathered through
     compiler-rt (same build flags, same workload) optimise lz4 into the same
@@ -276,6 +278,7 @@ def test_pgo_options(profs: dict[str, Path], tmp_path: Path) -> None:
         _one_line(kcov_build("--pgo-generate", "gcc-12", "-c", "vpfix.c", check=False, cwd=d), 64, "needs clang")
 
 
+@pytest.mark.slow
 def test_bench_pgo_quick_mode() -> None:
     """The benchmark runs end to end (a tiny corpus; the figure itself is
     not checked: speed targets live in benchmarks/, not in tests)."""

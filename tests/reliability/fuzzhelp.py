@@ -45,6 +45,8 @@ DATA = Path(__file__).resolve().parent / "data"
 CC = "clang-19"
 BIN = Path(sys.executable).parent
 
+#: Scales every fuzzer's and the model test's budget: make test runs them
+#: whole (1), make check a quarter (Makefile).
 SCALE = float(os.environ.get("KCOV_FUZZ_EXAMPLES", "1"))
 #: Seconds one in-process execution may take (the slowest real one, a
 #: collection with symbolisation, takes well under one on a busy machine).
@@ -64,12 +66,14 @@ PGO_STATUS = frozenset({0, 64, 65, 66, 69, 73})
 
 
 def budget(n: int) -> settings:
+    """Hypothesis settings for `n` examples (scaled), derandomized."""
     return settings(max_examples=max(1, int(n * SCALE)), derandomize=True,
                     deadline=None, database=None, print_blob=True,
                     suppress_health_check=list(HealthCheck))
 
 
 def scaled(n: int) -> int:
+    """`n` scaled as the budgets are, at least 1."""
     return max(1, int(n * SCALE))
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,20 +30,14 @@ from typing import Any
 import pytest
 
 from tests.support.prereq import own
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from kcov import Abi, _core
 from tests.support import abi_tables as T
+from fuzzhelp import budget
 from rel_workers import Worker
 
-SCALE = float(os.environ.get("KCOV_FUZZ_EXAMPLES", "1"))
-
-
-def budget(n: int) -> settings:
-    return settings(max_examples=max(1, int(n * SCALE)), derandomize=True,
-                    deadline=None, database=None, print_blob=True,
-                    suppress_health_check=list(HealthCheck))
 
 
 # Personalities by kcov.Abi value; the commands, documented errnos and

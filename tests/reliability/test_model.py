@@ -29,6 +29,7 @@ import errno as E
 import os
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant,
@@ -435,6 +436,7 @@ class KcovMachine(RuleBasedStateMachine):
         self.readers.clear()
 
 
+@pytest.mark.slow
 def test_model_based(rec_lib: ctypes.CDLL, page: int) -> None:
     """Random sequences: the hosted runtime agrees with the model."""
     KcovMachine.lib = rec_lib

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzhelp import CC, DATA
+from fuzzhelp import CC, DATA, scaled
 
 from tests.support.prereq import need_tool
 
@@ -39,7 +39,8 @@ RUNTIME = REPO / "runtime"
 CLIENTS = REPO / "tests" / "runtime" / "data"
 RT_SOURCES = ["engine.c", "abi_freebsd.c", "abi_linux.c", "abi_netbsd.c", "abi_openbsd.c",
               "callbacks.c", "hosted/device.c"]
-STRESS_CYCLES = int(os.environ.get("KCOV_STRESS_CYCLES", "10000"))
+# KCOV_FUZZ_EXAMPLES scales it as it scales the fuzzers (make check: a quarter).
+STRESS_CYCLES = int(os.environ.get("KCOV_STRESS_CYCLES", scaled(10000)))
 REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
                     r"runtime error:|WARNING: ThreadSanitizer|"
                     r"ERROR: ThreadSanitizer|SUMMARY: \w+Sanitizer")
