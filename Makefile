@@ -16,7 +16,7 @@ demo-kernel: setup
 # no kernel, the fuzzers with a quarter of their budgets (make test: whole).
 check: setup
 	bash scripts/check-format.sh
-	.venv/bin/ruff check pybind/kcov build_plugin/kcov_build
+	.venv/bin/ruff check .
 	.venv/bin/mypy
 	KCOV_REQUIRE_ALL=1 KCOV_FUZZ_EXAMPLES=0.25 .venv/bin/python -m pytest -m "not vm and not kernel" -n auto
 

@@ -196,9 +196,9 @@ def disasm(path: Path, symbols: list[str]) -> str:
         cmd = [tool, "-d", "--no-show-raw-insn"]
         cmd += [f"--disassemble={s}" for s in symbols] + [str(path)]
     out = run(cmd).stdout
-    return "\n".join(l for l in out.splitlines()
-                     if l.strip() and "file format" not in l
-                     and "Disassembly of" not in l) + "\n"
+    return "\n".join(ln for ln in out.splitlines()
+                     if ln.strip() and "file format" not in ln
+                     and "Disassembly of" not in ln) + "\n"
 
 
 def cpu_model() -> str:

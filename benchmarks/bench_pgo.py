@@ -35,7 +35,6 @@ Usage: .venv/bin/python benchmarks/bench_pgo.py [--quick] [--repeats N] [--corpu
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -45,18 +44,18 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results" / "pgo.json"
-CACHE = ROOT / ".cache" / "src"
-LZ4_URL = "http://deb.debian.org/debian/pool/main/l/lz4/lz4_1.9.4.orig.tar.gz"
-LZ4_SHA256 = "0b0e3aa07c8c063ddf40b082bdf7e37a1562bda40a0ff5272957f3e987e0e54b"
 LINUX_TAR = Path("/usr/src/linux-source-6.1.tar.xz")
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))  # tests.support.lz4: the tarball the tests build
+
+from kcov._base import write_atomic  # noqa: E402
+from tests.support.lz4 import fetch_lz4  # noqa: E402
 
 
 class BenchError(Exception):
@@ -72,16 +71,10 @@ def sh(cmd: list[object], *, cwd: Path | None = None, env: dict[str, str] | None
 
 
 def lz4_tarball() -> Path:
-    path = CACHE / "lz4_1.9.4.orig.tar.gz"
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        with urllib.request.urlopen(LZ4_URL, timeout=120) as r, open(tmp, "wb") as f:
-            shutil.copyfileobj(r, f)
-        os.replace(tmp, path)
-    if hashlib.sha256(path.read_bytes()).hexdigest() != LZ4_SHA256:
-        raise BenchError(f"{path} is not Debian's lz4 1.9.4 orig tarball")
-    return path
+    try:
+        return fetch_lz4()
+    except ValueError as e:
+        raise BenchError(str(e)) from None
 
 
 def corpora(work: Path, corpus_mib: float, train_mib: float) -> tuple[Path, Path, str]:
@@ -241,15 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'total':14}{_fmt(a):>26}{_fmt(b):>26}{ratio:>11.3f}")
     print(f"speed-up of PGO over plain -O2: {ratio:.3f}x  (builds and training: {built:.0f} s)")
     if opts.json:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        tmp = RESULTS.with_suffix(".tmp")
-        tmp.write_text(json.dumps({
+        write_atomic(RESULTS, json.dumps({
             "compiler": opts.compiler, "corpus_mib": corpus_mib, "repeats": repeats, "corpus": what,
             "plain": {k: asdict(v) for k, v in stats["plain"].items()} | {"total": asdict(total["plain"])},
             "pgo": {k: asdict(v) for k, v in stats["pgo"].items()} | {"total": asdict(total["pgo"])},
             "speedup": ratio,
         }, indent=1) + "\n")
-        os.replace(tmp, RESULTS)
     return 0
 
 

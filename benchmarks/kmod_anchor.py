@@ -47,10 +47,7 @@ Usage: .venv/bin/python benchmarks/kmod_anchor.py [--quick] [--fresh]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
-import fcntl
-import hashlib
 import json
 import os
 import re
@@ -62,19 +59,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, NoReturn, Sequence
+from typing import NoReturn, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "anchor"
 sys.path.insert(0, str(REPO))  # tests.support.vm: the VM harness the tests use
 
+from tests.support.kernels import KCONF, LINUX_TARBALL, locked, source_key  # noqa: E402
 from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems  # noqa: E402
 
 from kcov_build._util import write_atomic  # noqa: E402
 
 PROG = "kmod_anchor"
-LINUX_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
-KCONF = REPO / "kernel_conf"
 MODULE_SRC = REPO / "runtime" / "linux"
 COMPILER = "gcc-12"
 TARGET = 1.10
@@ -84,17 +80,11 @@ MODE_LABEL = {"null": "baseline: write to /dev/null", "off": "tracing off",
 VARIANTS = ("kcov", "nokcov")  # in-tree kcov; kcov.ko
 VARIANT_LABEL = {"kcov": "in-tree kcov", "nokcov": "kcov.ko"}
 
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_NOINPUT = 66
-EX_UNAVAILABLE = 69
-EX_SOFTWARE = 70
-
 
 class AnchorError(Exception):
     """A failure reported in one line; `status` is the exit status."""
 
-    def __init__(self, message: str, status: int = EX_SOFTWARE) -> None:
+    def __init__(self, message: str, status: int = os.EX_SOFTWARE) -> None:
         super().__init__(message)
         self.status = status
 
@@ -117,7 +107,7 @@ def kcov_build() -> list[str]:
         return [str(exe)]
     found = shutil.which("kcov-build")
     if found is None:
-        raise AnchorError("kcov-build not found (pip install the project into .venv)", EX_UNAVAILABLE)
+        raise AnchorError("kcov-build not found (pip install the project into .venv)", os.EX_UNAVAILABLE)
     return [found]
 
 
@@ -155,33 +145,8 @@ def fragments(variant: str) -> list[Path]:
     return frags + ([HERE / "nokcov.config"] if variant == "nokcov" else [])
 
 
-def kernel_key(variant: str, compiler: str) -> str:
-    import kcov_build.kernel as kernel_mod
-
-    h = hashlib.sha256()
-    st = LINUX_TARBALL.stat()
-    h.update(f"{LINUX_TARBALL}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for f in [KCONF / "linux" / "kcov.config", *fragments(variant), Path(kernel_mod.__file__)]:
-        h.update(f.read_bytes())
-    ver = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
-    h.update(ver.encode())
-    return h.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive flock, so two runs never build into one directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def build_kernel(variant: str, cache: Path, fresh: bool, jobs: int, compiler: str) -> Kernel:
-    outdir = cache / f"anchor-{variant}-{compiler}-{kernel_key(variant, compiler)}"
+    outdir = cache / f"anchor-{variant}-{compiler}-{source_key(compiler, fragments(variant))}"
     marker = outdir / "kcov-anchor-built.json"
     with locked(outdir.with_name(outdir.name + ".lock")):
         if fresh:
@@ -223,9 +188,9 @@ def config_diff(a: Path, b: Path) -> list[str]:
 def check_config_diff(diff: list[str]) -> None:
     stray = [line for line in diff if not _KCOV_LINE.search(line)]
     if stray:
-        raise AnchorError(f"the two .config files differ beyond CONFIG_KCOV*: {stray}", EX_DATAERR)
+        raise AnchorError(f"the two .config files differ beyond CONFIG_KCOV*: {stray}", os.EX_DATAERR)
     if not any(line.startswith("-CONFIG_KCOV=y") for line in diff):
-        raise AnchorError(f"CONFIG_KCOV does not differ between the two kernels: {diff}", EX_DATAERR)
+        raise AnchorError(f"CONFIG_KCOV does not differ between the two kernels: {diff}", os.EX_DATAERR)
 
 
 # --- Modules and workload ---------------------------------------------------------
@@ -258,7 +223,7 @@ def build_payload(k: Kernel, work: Path, workload: Path, compiler: str) -> Paylo
     calls = callback_calls(ko)
     pcs = sum(c.get("__sanitizer_cov_trace_pc", 0) for c in calls.values())
     if calls.get("kb_parse", {}).get("__sanitizer_cov_trace_pc", 0) == 0:
-        raise AnchorError(f"{ko}: kb_parse is not instrumented with trace-pc", EX_SOFTWARE)
+        raise AnchorError(f"{ko}: kb_parse is not instrumented with trace-pc", os.EX_SOFTWARE)
     mods.append(ko)
     return Payload(tuple(mods), workload, pcs)
 
@@ -267,7 +232,7 @@ def build_workload(work: Path) -> Path:
     exe = work / "workload"
     cc = shutil.which("gcc") or shutil.which(COMPILER)
     if cc is None:
-        raise AnchorError("no C compiler for the workload (gcc)", EX_UNAVAILABLE)
+        raise AnchorError("no C compiler for the workload (gcc)", os.EX_UNAVAILABLE)
     run([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe), str(HERE / "workload.c")], "workload")
     return exe
 
@@ -384,7 +349,7 @@ def report(ms: dict[str, Measurement], pcs: int) -> tuple[str, dict[str, object]
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{PROG}: {message} (try --help)", file=sys.stderr)
-        sys.exit(EX_USAGE)
+        sys.exit(os.EX_USAGE)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -418,14 +383,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def check_prerequisites() -> None:
     if not LINUX_TARBALL.is_file():
-        raise AnchorError(f"{LINUX_TARBALL} is missing (apt install linux-source-6.1)", EX_UNAVAILABLE)
+        raise AnchorError(f"{LINUX_TARBALL} is missing (apt install linux-source-6.1)", os.EX_UNAVAILABLE)
     for tool in (COMPILER, "make", "qemu-system-x86_64"):
         if shutil.which(tool) is None:
-            raise AnchorError(f"{tool} is not installed", EX_UNAVAILABLE)
+            raise AnchorError(f"{tool} is not installed", os.EX_UNAVAILABLE)
     from tests.support.vm import find_vng
 
     if find_vng() is None:
-        raise AnchorError("vng (virtme-ng) is not installed in .venv", EX_UNAVAILABLE)
+        raise AnchorError("vng (virtme-ng) is not installed in .venv", os.EX_UNAVAILABLE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,12 +20,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from kcov._base import atomic_directory
 from kcov_build.distro import NoStockKernel, StockKernel, stock_kernel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,12 +102,8 @@ def linux_source(cache: Path = CACHE) -> Path:
     with open(cache / f"{TOP}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (dest / TOP).is_dir():
-            tmp = Path(tempfile.mkdtemp(prefix=f".{TOP}-", dir=cache))
-            try:
+            with atomic_directory(dest) as tmp:
                 run(["tar", "-xJf", str(TARBALL), "-C", str(tmp), *MEMBERS])
-                os.replace(tmp, dest)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
     return dest / TOP
 
 

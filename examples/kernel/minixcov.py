@@ -40,6 +40,7 @@ from elftools.elf.sections import SymbolTableSection
 
 import kcov
 from kcov import FreeBSDDeviceProvider, LinuxDeviceProvider, Mode
+from kcov._base import write_atomic
 
 OPS = ("create", "write", "fsync", "read", "mkdir", "readdir", "rename", "unlink", "stat")
 DEVICES = {"linux": "/sys/kernel/debug/kcov", "freebsd": "/dev/kcov"}
@@ -251,12 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is None:
         print(result)
     else:
-        tmp = args.json.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(result)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, args.json)
+        write_atomic(args.json, result)
     return 0
 
 

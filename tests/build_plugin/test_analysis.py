@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import tarfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import pytest
 from buildhelp import DATA, kcov_build, need_tool, run
 
 import kcov_build.analysis as analysis  # ours: an import error is a failure
+from tests.support.lz4 import lz4libs
 pytest.importorskip("clang.cindex", reason="PyPI libclang is not installed")
 
 ADATA = DATA / "analysis"
@@ -178,17 +178,7 @@ def test_ignorelist_text_format() -> None:
 
 @pytest.fixture(scope="module")
 def lz4_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from test_kcov_build_lz4 import fetch_sdist
-
-    out = tmp_path_factory.mktemp("lz4-analysis")
-    with tarfile.open(fetch_sdist()) as tf:
-        members = [m for m in tf.getmembers() if "/lz4libs/" in m.name and m.isfile()]
-        if hasattr(tarfile, "data_filter"):
-            tf.extractall(out, members=members, filter="data")
-        else:  # Python < 3.11.4; members were restricted to lz4libs/ files above
-            tf.extractall(out, members=members)  # noqa: S202
-    (src,) = list(out.glob("*/lz4libs"))
-    return src
+    return lz4libs(tmp_path_factory.mktemp("lz4-analysis"))
 
 
 def dwarf_functions(obj: Path) -> list[tuple[str, str, int, bool]]:
@@ -400,7 +390,8 @@ def test_check_reports_runtime_callees(runtimes: dict[str, Path], kind: str, tmp
     helper_line = 4  # of proj_helper.c
     assert len(lines) == 2, lines
     assert lines[0].startswith(f"{ADATA / 'proj_helper.c'}:{helper_line}: function helper is instrumented "
-                               "but the runtime calls it from __sanitizer_cov_trace_pc (via __sanitizer_cov_trace_pc -> ")
+                               "but the runtime calls it from __sanitizer_cov_trace_pc "
+                               "(via __sanitizer_cov_trace_pc -> ")
     assert lines[0].endswith(" -> helper); exclude it")
     assert "function other_entry" in lines[1] and "__sanitizer_cov_trace_cmp4" in lines[1]
 

@@ -10,64 +10,26 @@ PC sets, each of a plausible size, and the round trip must be exact.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import mmap
 import os
-import shutil
-import subprocess
-import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from buildhelp import kcov_build
 
-SDIST = "lz4-4.3.3.tar.gz"
-SDIST_SHA256 = "01fe674ef2889dbb9899d8a67361e0c4a2c833af5aeb37dd505727cf5d2a131e"
-# Downloads are kept here so that re-runs work offline.
-CACHE = Path(__file__).resolve().parents[2] / ".cache" / "sdist"
+from tests.support import abi_tables as T
+from tests.support.lz4 import lz4libs
+from tests.support.prereq import need_tool
 
-KIOENABLE = 0x20046302
-KIODISABLE = 0x20006303
-KIOSETBUFSIZE = 0x20046304
-KCOV_MODE_TRACE_PC = 0
 ENTRIES = 1 << 18
-
-
-def fetch_sdist() -> Path:
-    path = CACHE / SDIST
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        try:
-            p = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                 "lz4==4.3.3", "-d", str(CACHE)],
-                capture_output=True, text=True, timeout=300,
-            )
-        except (OSError, subprocess.TimeoutExpired) as e:
-            pytest.skip(f"cannot download lz4==4.3.3: {e}")
-        if p.returncode != 0 or not path.is_file():
-            last = (p.stderr.strip().splitlines() or ["no output"])[-1]
-            pytest.skip(f"cannot download lz4==4.3.3 from PyPI: {last}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert digest == SDIST_SHA256, f"{path} is not the pinned lz4 4.3.3 sdist (sha256 {digest})"
-    return path
 
 
 @pytest.fixture(scope="module")
 def liblz4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("clang-19") is None:
-        pytest.skip("clang-19 is not installed")
-    sdist = fetch_sdist()
+    need_tool("clang-19")
     out = tmp_path_factory.mktemp("lz4")
-    with tarfile.open(sdist) as tf:
-        members = [m for m in tf.getmembers() if "/lz4libs/" in m.name and m.isfile()]
-        if hasattr(tarfile, "data_filter"):
-            tf.extractall(out, members=members, filter="data")
-        else:  # Python < 3.11.4; members were restricted to lz4libs/ files above
-            tf.extractall(out, members=members)  # noqa: S202
-    (src,) = list(out.glob("*/lz4libs"))
+    src = lz4libs(out)
     sources = sorted(src.glob("*.c"))
     assert {s.name for s in sources} >= {"lz4.c", "lz4hc.c", "lz4frame.c", "xxhash.c"}
     lib = out / "liblz4-kcov.so"
@@ -109,7 +71,7 @@ class Tracer:
 
         self.core = _core
         self.fd = _core.hosted_open(_core.ABI_FREEBSD)
-        assert _core.hosted_ioctl(self.fd, KIOSETBUFSIZE, ENTRIES) == 0
+        assert _core.hosted_ioctl(self.fd, T.SETBUFSIZE[T.FREEBSD], ENTRIES) == 0
         err, self.mapping = _core.hosted_mmap(
             self.fd, ENTRIES * 8, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, 0
         )
@@ -117,11 +79,11 @@ class Tracer:
 
     def trace(self, fn, *args):  # type: ignore[no-untyped-def]
         self.mapping.set_count(0)
-        assert self.core.hosted_ioctl(self.fd, KIOENABLE, KCOV_MODE_TRACE_PC) == 0
+        assert self.core.hosted_ioctl(self.fd, T.ENABLE[T.FREEBSD], T.MODES[T.FREEBSD]["PC"]) == 0
         try:
             result = fn(*args)
         finally:
-            assert self.core.hosted_ioctl(self.fd, KIODISABLE, 0) == 0
+            assert self.core.hosted_ioctl(self.fd, T.DISABLE[T.FREEBSD], 0) == 0
         n = self.mapping.count()
         assert n < ENTRIES - 1, "buffer full: raise ENTRIES"
         pcs = self.core.view_words(self.mapping, 1, n).copy()

@@ -75,8 +75,8 @@ def test_runtime_is_not_instrumented() -> None:
         text = run([objdump, "-d", "--no-show-raw-insn", str(lib)]).stdout
         # A call to a callback names it exactly (via the PLT or not); a
         # "<sym+0x..>" target is objdump naming an unrelated PLT slot.
-        calls = [l for l in text.splitlines()
-                 if re.search(r"\bcall\w*\s.*<__sanitizer_cov_\w+(@plt)?>\s*$", l)]
+        calls = [ln for ln in text.splitlines()
+                 if re.search(r"\bcall\w*\s.*<__sanitizer_cov_\w+(@plt)?>\s*$", ln)]
         assert calls == [], f"{lib.name} calls coverage callbacks:\n" + "\n".join(calls[:5])
     # ...while it does define every callback the compilers emit.
     syms = set(run([nm, "-D", "--defined-only", str(LIB / "libkcovrt.so")]).stdout.split())
@@ -199,7 +199,8 @@ def test_test_extras_list_what_the_tests_import() -> None:
     declared = {_name(r) for r in [*meta["dependencies"], *meta["optional-dependencies"]["test"]]}
     ours = {"kcov", "kcov_build", "tests", "examples"}
     dists = packages_distributions()
-    local = {p.stem for p in (REPO_ROOT / "tests").rglob("*.py")} | {p.name for p in (REPO_ROOT / "tests").rglob("*") if p.is_dir()}
+    local = ({p.stem for p in (REPO_ROOT / "tests").rglob("*.py")}
+             | {p.name for p in (REPO_ROOT / "tests").rglob("*") if p.is_dir()})
     needed: dict[str, str] = {}
     for path in sorted((REPO_ROOT / "tests").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

@@ -179,7 +179,7 @@ def test_given_binaries_without_pcs_are_reported(fx_clang: Fixture, runs_clang: 
 def check_error(exc: pytest.ExceptionInfo[Exception], status: int) -> None:
     msg = str(exc.value)
     assert "\n" not in msg and msg, msg
-    assert getattr(exc.value, "exit_status") == status
+    assert exc.value.exit_status == status
 
 
 def test_stripped_dwarf(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytest
 
@@ -112,23 +112,32 @@ class BuiltKernel:
         return out
 
 
-def _key(spec: KernelSpec) -> str:
+def source_key(compiler: str, fragments: Sequence[Path]) -> str:
+    """16 hex digits that change with what a `kcov-build kernel` build of
+    the tarball depends on: the tarball, kcov.config and `fragments`,
+    kcov-build's kernel builder and the compiler's version (also the key
+    of benchmarks/kmod_anchor.py's kernels)."""
     import kcov_build.kernel as kernel_mod
 
     h = hashlib.sha256()
     st = LINUX_TARBALL.stat()
     h.update(f"{LINUX_TARBALL}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    for f in (KCONF / "linux" / "kcov.config", *spec.fragments, Path(kernel_mod.__file__)):
+    for f in (KCONF / "linux" / "kcov.config", *fragments, Path(kernel_mod.__file__)):
         h.update(f.read_bytes())
-    ver = subprocess.run([spec.compiler, "--version"], capture_output=True, text=True, check=False).stdout
+    ver = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
     h.update(ver.encode())
+    return h.hexdigest()[:16]
+
+
+def _key(spec: KernelSpec) -> str:
     prefix = spec.name if spec.name == spec.compiler else f"{spec.name}-{spec.compiler}"
-    return f"{prefix}-{h.hexdigest()[:16]}"
+    return f"{prefix}-{source_key(spec.compiler, spec.fragments)}"
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive flock, so two sessions never build into one directory."""
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path`, so two sessions (or xdist workers, or
+    benchmark runs) never build into one directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -161,11 +170,11 @@ def _build(spec: KernelSpec, tmp_factory: pytest.TempPathFactory | None, jobs: i
         base = tmp_factory.getbasetemp()
         root = (base.parent if base.name.startswith("popen-gw") else base) / f"kernel-{spec.name}"
         outdir, cache, marker = root / "build", root / "cache", root / "kcov-test-built.json"
-        lock: contextlib.AbstractContextManager[None] = _locked(root.with_name(root.name + ".lock"))
+        lock: contextlib.AbstractContextManager[None] = locked(root.with_name(root.name + ".lock"))
     else:
         outdir = CACHE / "kernel" / _key(spec)
         cache, marker = CACHE / "kcov-build", outdir / "kcov-test-built.json"
-        lock = _locked(outdir.with_name(outdir.name + ".lock"))
+        lock = locked(outdir.with_name(outdir.name + ".lock"))
     with lock:
         if marker is not None and marker.is_file():
             info = json.loads(marker.read_text())

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from examples.kernel.kmodules import Built
 
 from .kernels import kcov_build_cmd  # noqa: F401  (the suites import it from here)
 from .vm import VENV_BIN
@@ -23,17 +24,6 @@ def run(cmd: list[str], cwd: Path | None = None) -> float:
     return time.monotonic() - t0
 
 
-@dataclass(frozen=True)
-class Module:
-    """A module built out of tree: its directory and how long it took."""
-
-    dir: Path
-    seconds: float
-
-    @property
-    def ko(self) -> Path:
-        return next(self.dir.glob("*.ko"))
-
-    @property
-    def symvers(self) -> Path:
-        return self.dir / "Module.symvers"
+# A module built out of tree: its directory and how long it took (the
+# examples' type, so that their builders and the suites' agree).
+Module = Built

@@ -95,7 +95,7 @@ def test_kcov_rst_cmp_example(kcovsys: T.ModuleText) -> None:
     assert lines and all(recs), r.stdout
     parsed = [(int(m[1], 16), int(m[2], 16), int(m[3], 16), int(m[4], 16), int(m[5]), m[6])
               for m in recs if m]
-    for ip, typ, _a1, _a2, size, const in parsed:
+    for _ip, typ, _a1, _a2, size, const in parsed:
         assert typ <= 7 and size == 1 << ((typ & 6) >> 1)
         assert (const == "const") == bool(typ & 1)
     T.check_pcs(kcovsys, ko, [p[0] for p in parsed], "kcov.rst CMP example")

@@ -184,7 +184,7 @@ def test_random_ioctls(abi: str, state: str) -> None:
     for batch in range(BATCHES):
         rng = random.Random(f"{SEED}:{abi}:{state}:{batch}")
         log: list[str] = [f"seed {SEED:#x}, {abi}, {state}, batch {batch}"]
-        H.in_thread(lambda: one_batch(abi, state, rng, results, log))
+        H.in_thread(lambda rng=rng, log=log: one_batch(abi, state, rng, results, log))
         assert H.wait_until(lambda: H.stats() == before, 20), \
             f"batch {batch} left {H.stats()} (before {before}):\n  " + "\n  ".join(log)
     assert sum(results.values()) == BATCHES * CALLS
