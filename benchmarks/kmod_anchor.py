@@ -65,7 +65,8 @@ REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "anchor"
 sys.path.insert(0, str(REPO))  # tests.support.vm: the VM harness the tests use
 
-from tests.support.kernels import KCONF, LINUX_TARBALL, locked, source_key  # noqa: E402
+from kcov._base import locked  # noqa: E402
+from tests.support.kernels import KCONF, LINUX_TARBALL, source_key  # noqa: E402
 from tests.support.vm import VENV_BIN, Vm, VmResult, dmesg_problems  # noqa: E402
 
 from kcov_build._util import write_atomic  # noqa: E402

@@ -12,32 +12,27 @@
   built kernel or boots one.  `make check` deselects them.
 * In the guest, each test runs under a watchdog (tests/support/watchdog.py):
   a hung test dumps its Python and kernel stacks and ends the run at once.
-* Under pytest-xdist (-n auto), units of work (_scope) go longest first.
+* Under pytest-xdist (-n auto), the units of work and their order of
+  tests/support/scheduling.py.
 * At the end of the run, a table of where the time went, per test folder.
 """
 from __future__ import annotations
 
 import os
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.prereq import strict, why_strict
+from tests.support.scheduling import KERNEL_FOLDERS, order, scope
 from tests.support.watchdog import Watchdog
 
 TESTS = Path(__file__).resolve().parent
-# Folders whose host tests all build a kernel or boot the stock one.
-KERNEL_FOLDERS = frozenset({"anchor", "kmod", "kprofile", "kstress", "vm"})
 # Fixtures that build a kernel (tests/report/reportfix.py).
 KERNEL_FIXTURES = frozenset({"debug_kernel", "dwarf_kernel"})
-# Folders whose session fixtures build what several of their files use
-# (tests/report: the fixture programs and kernel modules; tests/runtime: the
-# C clients): xdist keeps each in one worker.  Every other folder is spread
-# file by file.
-FOLDER_SCOPED = frozenset({"report", "runtime"})
 GUEST_ONLY = "guest-only: runs inside the VM that tests/kmod, tests/kstress or tests/vm boot"
 
 _seconds: dict[str, float] = defaultdict(float)
@@ -66,36 +61,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.kernel)
     if hasattr(config, "workerinput"):
         # Under pytest-xdist the longest units come first, so that the
-        # scheduler below never leaves one for the end: the kernel suites
-        # (one chain, handed to a worker at once), then the units with most
-        # tests marked slow.
-        slow = Counter(_scope(it.nodeid) for it in items if it.get_closest_marker("slow"))
-        items.sort(key=lambda it: (_scope(it.nodeid) != "kernel", -slow[_scope(it.nodeid)]))
-
-
-def _scope(nodeid: str) -> str:
-    """xdist's unit of work: all the kernel suites together, a folder of
-    FOLDER_SCOPED, or else a test file."""
-    path = nodeid.split("::", 1)[0]
-    parts = path.split("/")
-    folder = parts[1] if parts[0] == "tests" and len(parts) > 2 else parts[0]
-    if folder in KERNEL_FOLDERS:
-        return "kernel"
-    return folder if folder in FOLDER_SCOPED else path
+        # scheduler below never leaves one for the end
+        # (tests/support/scheduling.py).
+        at = {n: i for i, n in enumerate(order((it.nodeid, it.get_closest_marker("slow") is not None)
+                                                for it in items))}
+        items.sort(key=lambda it: at[it.nodeid])
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With workers (make check, make test: -n auto): units of _scope, so
-    that session fixtures several files share are made once, and the kernel
-    suites run one after the other in one worker, so their VMs never
-    compete.  A kernel another folder needs too is built once per run
-    (tests/support/kernels.py locks and shares it between workers)."""
+    """With workers (make check, make test: -n auto): the units of
+    tests/support/scheduling.py."""
     from xdist.scheduler import LoadScopeScheduling
 
     class FolderScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            return _scope(nodeid)
+            return scope(nodeid)
 
     config.option.loadscopereorder = False
     return FolderScheduling(config, log)

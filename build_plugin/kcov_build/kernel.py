@@ -26,6 +26,7 @@ is make's on a failed build, or a sysexits(3) code for bad input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import platform
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from kcov._base.errors import ArgumentParser, ToolkitError, run_cli
-from kcov._base.files import atomic_directory
+from kcov._base.files import atomic_directory, locked
 
 from . import kconfig
 from ._util import exit_status, terminal_signals_ignored, write_atomic
@@ -141,9 +142,13 @@ def _extract(tarball: Path) -> Path:
     key = hashlib.sha256(f"{tarball.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
     name = tarball.name.split(".tar")[0].split(".t")[0]
     dest = cache_dir() / "src" / f"{name}-{key}"
-    if not dest.is_dir():
-        with atomic_directory(dest) as tmp:
-            _untar(tarball, tmp)
+    # Under a lock: a second build of the same tarball waits for the first
+    # one's extraction, rather than extracting again and swapping the tree
+    # the first one is building from.
+    with locked(dest.with_name(dest.name + ".lock")):
+        if not dest.is_dir():
+            with atomic_directory(dest) as tmp:
+                _untar(tarball, tmp)
     entries = [e for e in dest.iterdir() if e.is_dir()]
     tree = entries[0] if len(entries) == 1 else dest
     return tree
@@ -154,26 +159,25 @@ def _untar(tarball: Path, into: Path) -> None:
     size = tarball.stat().st_size
     t0 = time.monotonic()
     _say(f"extracting {tarball} into {into.parent} (once)")
-    proc = subprocess.Popen(
-        _tar_cmd(tarball, into),
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    assert proc.stdin is not None
-    done = 0
-    last = t0
-    try:
-        with tarball.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                proc.stdin.write(chunk)
-                done += len(chunk)
-                if time.monotonic() - last >= PROGRESS_EVERY:
-                    last = time.monotonic()
-                    _say(f"  extracting: {100 * done // max(size, 1)}% [{_elapsed(t0)}]")
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.wait() != 0:
+    with subprocess.Popen(_tar_cmd(tarball, into), stdin=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdin is not None and proc.stderr is not None
+        done = 0
+        last = t0
+        try:
+            with tarball.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    proc.stdin.write(chunk)
+                    done += len(chunk)
+                    if time.monotonic() - last >= PROGRESS_EVERY:
+                        last = time.monotonic()
+                        _say(f"  extracting: {100 * done // max(size, 1)}% [{_elapsed(t0)}]")
+            proc.stdin.close()
+        except BrokenPipeError:  # tar stopped reading: its stderr says why
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        err = proc.stderr.read().decode(errors="replace")
+        rc = proc.wait()
+    if rc != 0:
         first = err.strip().splitlines()[:1]
         raise KernelError(f"cannot extract {tarball}: {first[0] if first else 'tar failed'}", EX_DATAERR)
     _say(f"  extracted in {_elapsed(t0)}")

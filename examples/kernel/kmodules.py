@@ -15,7 +15,6 @@ and mtime so that an upgraded linux-source package is picked up.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from kcov._base import atomic_directory
+from kcov._base import atomic_directory, locked
 from kcov_build.distro import NoStockKernel, StockKernel, stock_kernel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,8 +98,7 @@ def linux_source(cache: Path = CACHE) -> Path:
     if (dest / TOP).is_dir():
         return dest / TOP
     cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"{TOP}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(cache / f"{TOP}.lock"):
         if not (dest / TOP).is_dir():
             with atomic_directory(dest) as tmp:
                 run(["tar", "-xJf", str(TARBALL), "-C", str(tmp), *MEMBERS])

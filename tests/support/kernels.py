@@ -10,7 +10,6 @@ build each kernel once and share it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -21,12 +20,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import pytest
 
 from examples.kernel.kmodules import kcov_build_cmd
-from kcov_build._util import write_atomic
+from kcov._base import locked, write_atomic
 
 from .prereq import in_ci, need  # noqa: F401  (kernel suites import them from here)
 
@@ -134,19 +133,6 @@ def _key(spec: KernelSpec) -> str:
     return f"{prefix}-{source_key(spec.compiler, spec.fragments)}"
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive flock on `path`, so two sessions (or xdist workers, or
-    benchmark runs) never build into one directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 # Kernels built in this pytest process (CI), so that every suite asking for
 # the same kernel (tests/vm, tests/kprofile, tests/report) shares one build.
 _BUILT: dict[str, BuiltKernel] = {}
@@ -168,8 +154,11 @@ def _build(spec: KernelSpec, tmp_factory: pytest.TempPathFactory | None, jobs: i
         # The run's own directory, shared by pytest-xdist's workers (each has
         # a popen-gwN below it), so a kernel two workers need is built once.
         base = tmp_factory.getbasetemp()
-        root = (base.parent if base.name.startswith("popen-gw") else base) / f"kernel-{spec.name}"
-        outdir, cache, marker = root / "build", root / "cache", root / "kcov-test-built.json"
+        run = base.parent if base.name.startswith("popen-gw") else base
+        root = run / f"kernel-{spec.name}"
+        # One kcov-build cache for the run: the tarball is extracted once
+        # (kcov-build kernel locks the extraction) and serves every kernel.
+        outdir, cache, marker = root / "build", run / "kcov-build-cache", root / "kcov-test-built.json"
         lock: contextlib.AbstractContextManager[None] = locked(root.with_name(root.name + ".lock"))
     else:
         outdir = CACHE / "kernel" / _key(spec)

@@ -8,7 +8,7 @@ This is the lowest layer: it imports nothing else of kcov, and
 from __future__ import annotations
 
 from .errors import ArgumentParser, ToolkitError, UsageError, run_cli, say_error
-from .files import atomic_directory, atomic_target, umask, write_atomic
+from .files import atomic_directory, atomic_target, locked, umask, write_atomic
 
 __all__ = [
     "ArgumentParser",
@@ -16,6 +16,7 @@ __all__ = [
     "UsageError",
     "atomic_directory",
     "atomic_target",
+    "locked",
     "run_cli",
     "say_error",
     "umask",

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_directory", "atomic_target", "umask", "write_atomic"]
+__all__ = ["atomic_directory", "atomic_target", "locked", "umask", "write_atomic"]
 
 #: Above this many files, an output directory is flushed with one sync(2)
 #: rather than an fsync(2) per file (an extracted kernel tree holds ~80000).
@@ -176,3 +177,18 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive flock(2) on `path` (created, with its directory, if
+    need be) for the block: so that two processes never fill one output at
+    once, e.g. two builds extracting the same source tree into a cache."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
