@@ -74,12 +74,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     tests/support/scheduling.py."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class FolderScheduling(LoadScopeScheduling):  # type: ignore[misc]
+    class UnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             return scope(nodeid)
 
     config.option.loadscopereorder = False
-    return FolderScheduling(config, log)
+    return UnitScheduling(config, log)
 
 
 @pytest.hookimpl(hookwrapper=True)
