@@ -57,11 +57,8 @@ def kernel(request: pytest.FixtureRequest, vng_available: None) -> BuiltKernel:
 
 
 def test_config_and_instrumentation(kernel: BuiltKernel) -> None:
-    """The fragments stuck, and Kbuild instrumented the kernel for kcov."""
-    cfg = kernel.dotconfig.read_text()
-    for opt in ("CONFIG_KCOV=y", "CONFIG_KCOV_ENABLE_COMPARISONS=y", "CONFIG_KCOV_INSTRUMENT_ALL=y",
-                "CONFIG_DEBUG_FS=y", "CONFIG_9P_FS=y", "CONFIG_64BIT=y"):
-        assert opt in cfg.splitlines(), opt
+    """Kbuild instrumented the kernel for kcov (tests/kernels checks that
+    the fragments' options stuck)."""
     from kcov_build.objcheck import callback_calls
 
     calls = callback_calls(kernel.outdir / "kernel" / "sys.o")
